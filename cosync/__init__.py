@@ -1,0 +1,1 @@
+"""Cosync JWT server: a self-hosted authentication service on Azure Functions."""

@@ -1,0 +1,43 @@
+"""The operator command line.
+
+Each module in `COMMAND_MODULES` adds its sub-commands with `register(subparsers)`; a
+sub-command stores its handler as the `handler` default, which receives the parsed arguments
+and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMAND_MODULES = (
+    "cosync.cli.local",
+    "cosync.cli.apps",
+    "cosync.cli.atlas",
+)
+
+
+class CommandError(Exception):
+    """A command failed; the message is printed as one line and the exit status is 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cosync", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except CommandError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

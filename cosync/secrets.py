@@ -1,0 +1,199 @@
+"""The server's secrets: from Azure Key Vault, or from a local development store.
+
+With `KEY_VAULT_URL` set, every secret is read from that vault through `SecretClient` and
+`DefaultAzureCredential` (managed identity in Azure, the developer's login locally). Otherwise
+each secret is a file of the same name in `LOCAL_SECRETS_DIR`, created by
+`python -m cosync init`. Secrets are loaded together, once per process, and reloaded after
+`SECRETS_CACHE_SECONDS` so that a rotated secret is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import secrets as random_source
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from cosync.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# Secret names, identical in Key Vault and in the local store.
+SERVER_PRIVATE_KEY = "server-private-key"
+SERVER_KEY_PASSPHRASE = "server-key-passphrase"
+ENCRYPTION_KEY = "encryption-key"
+SENDGRID_API_KEY = "sendgrid-api-key"
+
+REQUIRED_SECRETS = (SERVER_PRIVATE_KEY, SERVER_KEY_PASSPHRASE, ENCRYPTION_KEY)
+SERVER_KEY_BITS = 3072
+
+
+class MissingSecretError(RuntimeError):
+    """A required secret is absent from its store."""
+
+
+@dataclass(frozen=True)
+class ServerSecrets:
+    server_private_key_pem: bytes
+    server_key_passphrase: bytes
+    encryption_key: str
+    sendgrid_api_key: str | None
+
+
+class SecretSource(Protocol):
+    description: str
+
+    def get(self, name: str) -> str | None:
+        """Return the secret's value, or None when the store has no such secret."""
+
+
+class LocalSource:
+    """One file per secret in a directory: the local development store."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.description = f"local secret directory {directory}"
+
+    def get(self, name: str) -> str | None:
+        path = self.directory / name
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return value or None
+
+
+class KeyVaultSource:
+    """Secrets read from Azure Key Vault with the real `SecretClient`."""
+
+    def __init__(self, vault_url: str, credential: Any = None, **client_options: Any) -> None:
+        # Imported here so that local runs and cold starts without Key Vault skip the Azure SDK.
+        from azure.keyvault.secrets import SecretClient
+
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        self.client = SecretClient(vault_url=vault_url, credential=credential, **client_options)
+        self.description = f"Key Vault {vault_url}"
+
+    def get(self, name: str) -> str | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            secret = self.client.get_secret(name)
+        except ResourceNotFoundError:
+            return None
+        return secret.value or None
+
+
+def load_secrets(source: SecretSource) -> ServerSecrets:
+    """Read every secret from `source`; raise MissingSecretError naming the first one absent."""
+    values = {name: source.get(name) for name in (*REQUIRED_SECRETS, SENDGRID_API_KEY)}
+    for name in REQUIRED_SECRETS:
+        if values[name] is None:
+            raise MissingSecretError(
+                f"secret {name!r} is missing from {source.description}; "
+                "create it (see docs/deploy.md) or run `python -m cosync init` for local development"
+            )
+    return ServerSecrets(
+        server_private_key_pem=values[SERVER_PRIVATE_KEY].encode("ascii"),
+        server_key_passphrase=values[SERVER_KEY_PASSPHRASE].encode("utf-8"),
+        encryption_key=values[ENCRYPTION_KEY],
+        sendgrid_api_key=values[SENDGRID_API_KEY],
+    )
+
+
+def default_source() -> SecretSource:
+    settings = get_settings()
+    if settings.key_vault_url:
+        return KeyVaultSource(settings.key_vault_url)
+    return LocalSource(settings.local_secrets_dir)
+
+
+class _SecretCache:
+    """The process-wide secrets and the time they were loaded."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.value: ServerSecrets | None = None
+        self.loaded_at = 0.0
+        self.source: SecretSource | None = None
+
+
+_cache = _SecretCache()
+
+
+def get_secrets() -> ServerSecrets:
+    """Return the cached secrets, loading them on first use and after the time-to-live."""
+    ttl = get_settings().secrets_cache_seconds
+    with _cache.lock:
+        fresh = _cache.value is not None and time.monotonic() - _cache.loaded_at < ttl
+        if not fresh:
+            if _cache.source is None:
+                _cache.source = default_source()
+            _cache.value = load_secrets(_cache.source)
+            _cache.loaded_at = time.monotonic()
+            log.info("loaded server secrets from %s", _cache.source.description)
+        return _cache.value
+
+
+def use_source(source: SecretSource | None) -> None:
+    """Replace the secret source (None restores the default) and drop the cached secrets."""
+    with _cache.lock:
+        _cache.source = source
+        _cache.value = None
+
+
+def generate_server_secrets() -> dict[str, str]:
+    """Create a new server key, its passphrase and an encryption key, keyed by secret name.
+
+    The key is RSA-3072 in a passphrase-protected PEM, the kind that
+    `openssl genrsa -aes128 -out key.pem 3072` writes.
+    """
+    passphrase = random_source.token_urlsafe(32)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=SERVER_KEY_BITS)
+    pem = key.private_bytes(
+        encoding=serialization.Encoding.PEM,
+        format=serialization.PrivateFormat.PKCS8,
+        encryption_algorithm=serialization.BestAvailableEncryption(passphrase.encode("utf-8")),
+    )
+    return {
+        SERVER_PRIVATE_KEY: pem.decode("ascii"),
+        SERVER_KEY_PASSPHRASE: passphrase,
+        ENCRYPTION_KEY: base64.urlsafe_b64encode(random_source.token_bytes(32)).decode("ascii"),
+    }
+
+
+def write_secret_files(directory: Path, values: dict[str, str]) -> None:
+    """Write one file per secret, readable only by the current user."""
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    for name, value in values.items():
+        path = directory / name
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(value)
+
+
+def create_local_secrets(directory: Path) -> bool:
+    """Create the local development store unless it already holds the required secrets."""
+    source = LocalSource(directory)
+    present = [name for name in REQUIRED_SECRETS if source.get(name) is not None]
+    if len(present) == len(REQUIRED_SECRETS):
+        return False
+    if present:
+        raise MissingSecretError(
+            f"{source.description} holds only {', '.join(present)}; "
+            "restore the missing files or remove the directory to start afresh"
+        )
+    write_secret_files(directory, generate_server_secrets())
+    return True

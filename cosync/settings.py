@@ -1,0 +1,81 @@
+"""Typed settings, read once per process from environment variables.
+
+Under Azure Functions these are the Function App's application settings; under `func start`
+they come from the "Values" of `local.settings.json`. Secrets are not settings: see
+`cosync.secrets`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or has an invalid value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    mongodb_uri: str
+    mongodb_database: str
+    key_vault_url: str | None
+    local_secrets_dir: Path
+    secrets_cache_seconds: float
+    public_base_url: str
+    server_name: str
+    noreply_email: str
+    outbox_dir: Path
+    sendgrid_api_host: str
+    max_body_bytes: int
+    mongodb_timeout_ms: int
+
+
+def _integer(name: str, default: int, minimum: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"setting {name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"setting {name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _text(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def read_settings() -> Settings:
+    """Read the settings from the environment without caching them."""
+    mongodb_uri = _text("MONGODB_URI", "")
+    if not mongodb_uri:
+        raise SettingsError(
+            "setting MONGODB_URI is missing: set it to a MongoDB connection string "
+            "(`make run` starts a local FerretDB and sets it for you)"
+        )
+    return Settings(
+        mongodb_uri=mongodb_uri,
+        mongodb_database=_text("MONGODB_DATABASE", "cosyncjwt"),
+        key_vault_url=_text("KEY_VAULT_URL", "") or None,
+        local_secrets_dir=Path(_text("LOCAL_SECRETS_DIR", ".secrets")),
+        secrets_cache_seconds=_integer("SECRETS_CACHE_SECONDS", 300, 0),
+        public_base_url=_text("PUBLIC_BASE_URL", "http://127.0.0.1:7071").rstrip("/"),
+        server_name=_text("SERVER_NAME", "CosyncJWT"),
+        noreply_email=_text("NOREPLY_EMAIL", "no-reply@example.com"),
+        outbox_dir=Path(_text("OUTBOX_DIR", ".data/outbox")),
+        sendgrid_api_host=_text("SENDGRID_API_HOST", "https://api.sendgrid.com"),
+        max_body_bytes=_integer("MAX_BODY_BYTES", 100 * 1024, 1024),
+        mongodb_timeout_ms=_integer("MONGODB_TIMEOUT_MS", 5000, 100),
+    )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Return the process-wide settings, read on first use."""
+    return read_settings()
