@@ -467,4 +467,5 @@ def test_outbox_unwritable_raises_mail_error(
     with pytest.raises(MailError) as caught:
         send_email(_message(), None)
 
-    assert str(caught.value).startswith(f"could not write the message to the outbox {blocker}/outbox:")
+    expected = f"could not write the message to the outbox {blocker / 'outbox'}:"
+    assert str(caught.value).startswith(expected)
