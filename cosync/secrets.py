@@ -133,17 +133,40 @@ _cache = _SecretCache()
 
 
 def get_secrets() -> ServerSecrets:
-    """Return the cached secrets, loading them on first use and after the time-to-live."""
+    """Return the cached secrets, loading them on first use and after the time-to-live.
+
+    The first load raises its error. A later reload that fails keeps the previous secrets for
+    another time-to-live and logs a warning, so that a short Key Vault outage does not fail
+    every request while the cached secrets are still valid.
+    """
     ttl = get_settings().secrets_cache_seconds
     with _cache.lock:
-        fresh = _cache.value is not None and time.monotonic() - _cache.loaded_at < ttl
-        if not fresh:
-            if _cache.source is None:
-                _cache.source = default_source()
-            _cache.value = load_secrets(_cache.source)
+        if _cache.value is not None and time.monotonic() - _cache.loaded_at < ttl:
+            return _cache.value
+
+        if _cache.source is None:
+            _cache.source = default_source()
+        # Any error of the pluggable source (Azure SDK, file system, a missing secret) means that
+        # the reload failed, so the handler below is deliberately broad.
+        try:
+            value = load_secrets(_cache.source)
+        except Exception as error:
+            if _cache.value is None:
+                raise
             _cache.loaded_at = time.monotonic()
-            log.info("loaded server secrets from %s", _cache.source.description)
-        return _cache.value
+            log.warning(
+                "reloading server secrets from %s failed, keeping the previous secrets for "
+                "another %s s: %s",
+                _cache.source.description,
+                ttl,
+                error,
+            )
+            return _cache.value
+
+        _cache.value = value
+        _cache.loaded_at = time.monotonic()
+        log.info("loaded server secrets from %s", _cache.source.description)
+        return value
 
 
 def use_source(source: SecretSource | None) -> None:
@@ -180,6 +203,9 @@ def write_secret_files(directory: Path, values: dict[str, str]) -> None:
     for name, value in values.items():
         path = directory / name
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # os.open applies the mode only to a new file, so an existing (now empty) one is narrowed
+        # before the secret is written. os.chmod, unlike os.fchmod, also exists on Windows.
+        os.chmod(path, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(value)
 
