@@ -33,10 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from cosync.secrets import MissingSecretError
+    from cosync.settings import SettingsError
+
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except CommandError as error:
+    except (CommandError, MissingSecretError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,0 +1,159 @@
+"""Field encryption, password hashing and verification-code hashing.
+
+Field encryption is AES-256-GCM under a key derived with HKDF-SHA256 from the `encryption-key`
+secret. Values written by the reference CosyncJWT server (AES-256-CTR, key = SHA-256 of the same
+secret string, stored as base64 of IV and ciphertext) are still readable.
+
+Passwords arrive as the 32-character MD5 hex that the SDKs compute on the client. They are
+stored as Argon2id PHC strings; legacy bcrypt hashes of the same MD5 hex still verify and are
+reported as needing an upgrade.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import os
+import re
+
+import bcrypt
+from cryptography.exceptions import InvalidKey, InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+GCM_PREFIX = "gcm1:"
+
+# OWASP Password Storage Cheat Sheet (2023 revision), first Argon2id option:
+# 19 MiB of memory, 2 iterations, 1 degree of parallelism.
+ARGON2_MEMORY_KIB = 19 * 1024
+ARGON2_ITERATIONS = 2
+ARGON2_LANES = 1
+ARGON2_SALT_BYTES = 16
+ARGON2_HASH_BYTES = 32
+
+PASSWORD_PATTERN = re.compile(r"[0-9a-fA-F]{32}")
+
+
+class DecryptionError(ValueError):
+    """A stored value could not be decrypted with the configured encryption key."""
+
+
+@functools.lru_cache(maxsize=8)
+def _derived_key(secret: str, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
+        secret.encode("utf-8")
+    )
+
+
+def encrypt_field(secret: str, plaintext: str, context: str) -> str:
+    """Encrypt `plaintext` with AES-256-GCM; `context` (for example the field and app id) is
+    authenticated, so a value copied to another field or app fails to decrypt."""
+    key = _derived_key(secret, b"cosync field encryption v1")
+    nonce = os.urandom(12)
+    sealed = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), context.encode("utf-8"))
+    return GCM_PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
+
+
+def decrypt_field(secret: str, stored: str, context: str) -> str:
+    """Decrypt a value written by `encrypt_field` or by the reference server (AES-256-CTR)."""
+    if stored.startswith(GCM_PREFIX):
+        raw = base64.b64decode(stored[len(GCM_PREFIX):])
+        key = _derived_key(secret, b"cosync field encryption v1")
+        try:
+            plaintext = AESGCM(key).decrypt(raw[:12], raw[12:], context.encode("utf-8"))
+        except InvalidTag:
+            raise DecryptionError(f"stored value for {context} does not decrypt with this key") from None
+        return plaintext.decode("utf-8")
+    return _decrypt_legacy_ctr(secret, stored, context)
+
+
+def _decrypt_legacy_ctr(secret: str, stored: str, context: str) -> str:
+    # The reference format has no authentication tag, so a wrong key yields garbage instead of an
+    # error; invalid UTF-8 is the only sign of it that can be detected here.
+    raw = base64.b64decode(stored)
+    if len(raw) < 17:
+        raise DecryptionError(f"stored value for {context} is too short to be encrypted")
+    key = hashlib.sha256(secret.encode("utf-8")).digest()
+    decryptor = Cipher(algorithms.AES(key), modes.CTR(raw[:16])).decryptor()
+    plaintext = decryptor.update(raw[16:]) + decryptor.finalize()
+    try:
+        return plaintext.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecryptionError(f"stored value for {context} does not decrypt with this key") from None
+
+
+def is_valid_password_digest(value: object) -> bool:
+    """Tell whether `value` is the 32-character MD5 hex that the SDKs send as a password."""
+    return isinstance(value, str) and PASSWORD_PATTERN.fullmatch(value) is not None
+
+
+def hash_password(digest: str) -> str:
+    """Hash the client's MD5 hex with Argon2id into a PHC string."""
+    kdf = Argon2id(
+        salt=os.urandom(ARGON2_SALT_BYTES),
+        length=ARGON2_HASH_BYTES,
+        iterations=ARGON2_ITERATIONS,
+        lanes=ARGON2_LANES,
+        memory_cost=ARGON2_MEMORY_KIB,
+    )
+    return kdf.derive_phc_encoded(digest.encode("utf-8"))
+
+
+def verify_password(digest: str, stored: str | None) -> tuple[bool, bool]:
+    """Check `digest` against a stored hash; return (matches, needs_upgrade_to_argon2id)."""
+    if not stored:
+        burn_password_check()
+        return False, False
+    candidate = digest.encode("utf-8")
+    if stored.startswith("$argon2id$"):
+        try:
+            Argon2id.verify_phc_encoded(candidate, stored)
+        except (InvalidKey, ValueError):
+            return False, False
+        return True, _argon2_parameters_outdated(stored)
+    if stored.startswith(("$2a$", "$2b$", "$2y$")):
+        try:
+            return bcrypt.checkpw(candidate, stored.encode("ascii")), True
+        except ValueError:
+            return False, False
+    burn_password_check()
+    return False, False
+
+
+def _argon2_parameters_outdated(stored: str) -> bool:
+    expected = f"$m={ARGON2_MEMORY_KIB},t={ARGON2_ITERATIONS},p={ARGON2_LANES}$"
+    return expected not in stored
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password("0" * 32)
+
+
+def burn_password_check() -> None:
+    """Spend the time of one password verification, so that a request for an unknown account
+    takes as long as one for a known account."""
+    try:
+        Argon2id.verify_phc_encoded(b"f" * 32, _dummy_hash())
+    except InvalidKey:
+        pass
+
+
+def hash_code(secret: str, purpose: str, app_id: str, handle: str, code: str) -> str:
+    """Return the keyed hash under which a verification code is stored.
+
+    The key comes from the encryption secret, so a copy of the database alone does not allow
+    trying the 900 000 possible codes offline.
+    """
+    key = _derived_key(secret, b"cosync verification code v1")
+    message = "\0".join((purpose, app_id, handle, code)).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def codes_equal(left: str, right: str) -> bool:
+    return hmac.compare_digest(left.encode("ascii"), right.encode("ascii"))

@@ -1,0 +1,125 @@
+"""The process-wide MongoDB client, collection handles and index creation.
+
+One `MongoClient` serves every invocation in a worker process: it is created on first use and
+holds its own connection pool. Collection and field names are those of CosyncJWT, so this server
+can run on an existing CosyncJWT database.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from typing import Any
+
+import pymongo
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import OperationFailure
+
+from cosync.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+APPS = "apps"
+USERS = "users"
+SIGNUPS = "signups"
+INVITES = "invites"
+RESET_PASSWORDS = "resetpasswords"
+EMAIL_TEMPLATES = "emailtemplates"
+APP_LOGS = "applogs"
+
+# Collections whose records carry `expiresAt`; `purge_expired` removes them after this many
+# seconds past expiry, so that a late caller still gets "expired" rather than "not found".
+EXPIRING = {SIGNUPS: 7 * 24 * 3600}
+
+_lock = threading.Lock()
+_client: pymongo.MongoClient | None = None
+_indexes_ready: set[str] = set()
+
+
+def get_client() -> pymongo.MongoClient:
+    global _client
+    with _lock:
+        if _client is None:
+            settings = get_settings()
+            _client = pymongo.MongoClient(
+                settings.mongodb_uri,
+                tz_aware=True,
+                connectTimeoutMS=settings.mongodb_timeout_ms,
+                serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
+                socketTimeoutMS=4 * settings.mongodb_timeout_ms,
+                appname="cosync-jwt",
+            )
+        return _client
+
+
+def get_database() -> Database:
+    """Return the configured database, creating its indexes on first use in this process."""
+    settings = get_settings()
+    database = get_client()[settings.mongodb_database]
+    if database.name not in _indexes_ready:
+        with _lock:
+            if database.name not in _indexes_ready:
+                ensure_indexes(database)
+                _indexes_ready.add(database.name)
+    return database
+
+
+def collection(name: str) -> Collection:
+    return get_database()[name]
+
+
+def reset_client() -> None:
+    """Close the cached client (tests and the CLI use this after changing settings)."""
+    global _client
+    with _lock:
+        if _client is not None:
+            _client.close()
+        _client = None
+        _indexes_ready.clear()
+
+
+INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
+    APPS: [
+        ([("appId", 1)], {"unique": True, "name": "appId_unique"}),
+        ([("name", 1)], {"name": "name"}),
+    ],
+    USERS: [
+        ([("appId", 1), ("handle", 1)], {"unique": True, "name": "appId_handle_unique"}),
+        ([("appId", 1), ("userName", 1)], {"name": "appId_userName"}),
+    ],
+    SIGNUPS: [
+        ([("appId", 1), ("handle", 1)], {"unique": True, "name": "appId_handle_unique"}),
+    ],
+    INVITES: [([("appId", 1), ("handle", 1)], {"name": "appId_handle"})],
+    RESET_PASSWORDS: [([("appId", 1), ("handle", 1)], {"name": "appId_handle"})],
+    EMAIL_TEMPLATES: [
+        ([("appId", 1), ("templateName", 1), ("locale", 1)], {"name": "appId_template_locale"}),
+    ],
+    APP_LOGS: [([("appId", 1), ("createdAt", -1)], {"name": "appId_createdAt"})],
+}
+
+
+def ensure_indexes(database: Database) -> None:
+    """Create the indexes; safe to repeat. TTL indexes are skipped where the server lacks them."""
+    for name, specs in INDEXES.items():
+        for keys, options in specs:
+            database[name].create_index(keys, **options)
+    for name, grace_seconds in EXPIRING.items():
+        try:
+            database[name].create_index(
+                [("expiresAt", 1)], expireAfterSeconds=grace_seconds, name="expiresAt_ttl"
+            )
+        except OperationFailure as error:
+            # FerretDB 1.x answers "not implemented"; the purge timer removes the records instead.
+            log.warning("no TTL index on %s (%s); the purge timer removes expired records", name, error)
+
+
+def purge_expired(database: Database, now: datetime.datetime) -> dict[str, int]:
+    """Delete records past their expiry and grace period; return the count per collection."""
+    removed = {}
+    for name, grace_seconds in EXPIRING.items():
+        cutoff = now - datetime.timedelta(seconds=grace_seconds)
+        removed[name] = database[name].delete_many({"expiresAt": {"$lt": cutoff}}).deleted_count
+    return removed

@@ -1,0 +1,201 @@
+"""A development HTTP server that calls the functions registered on the FunctionApp.
+
+It stands in for `func start` where Azure Functions Core Tools is not installed: routes are
+matched as the Functions host does (prefix `/api`, case-insensitive, one trailing slash allowed),
+repeated slashes are collapsed (the Swift SDK sends `//api/...` for two routes), unknown routes
+get a JSON 404, and one line is logged per request. It is not a production host.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlsplit
+
+import azure.functions as func
+
+log = logging.getLogger("cosync.devserver")
+
+ROUTE_PREFIX = "/api"
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "Origin, X-Requested-With, Content-Type, Accept, app-token, access-token, server-secret",
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    pattern: re.Pattern[str]
+    methods: frozenset[str]
+    function: Callable[..., Any]
+    wants_context: bool
+
+
+@dataclass(frozen=True)
+class InvocationContext:
+    """The parts of `azure.functions.Context` that our functions read."""
+
+    invocation_id: str
+    function_name: str
+    function_directory: str = ""
+
+
+def _route_pattern(template: str) -> re.Pattern[str]:
+    """Compile a Functions route template (`app/appId/{appId}`) into a regular expression."""
+    parts = []
+    for segment in template.strip("/").split("/"):
+        match = re.fullmatch(r"\{(\w+)(?::\w+)?(\?)?\}", segment)
+        if match:
+            parts.append(f"(?P<{match.group(1)}>[^/]+)" + ("?" if match.group(2) else ""))
+        else:
+            parts.append(re.escape(segment))
+    return re.compile(f"{ROUTE_PREFIX}/" + "/".join(parts) + "/?", re.IGNORECASE)
+
+
+def collect_routes(app: func.FunctionApp) -> list[Route]:
+    routes = []
+    for function in app.get_functions():
+        trigger = function.get_trigger()
+        if trigger is None or trigger.get_dict_repr().get("type") != "httpTrigger":
+            continue
+        binding = trigger.get_dict_repr()
+        methods = frozenset(str(getattr(method, "value", method)).upper() for method in binding.get("methods") or [])
+        user_function = function.get_user_function()
+        routes.append(
+            Route(
+                name=function.get_function_name(),
+                pattern=_route_pattern(binding.get("route") or function.get_function_name()),
+                methods=methods or frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"}),
+                function=user_function,
+                wants_context="context" in inspect.signature(user_function).parameters,
+            )
+        )
+    return routes
+
+
+def normalise_path(path: str) -> str:
+    return re.sub(r"/{2,}", "/", path) or "/"
+
+
+class FunctionRequestHandler(BaseHTTPRequestHandler):
+    server: "FunctionHttpServer"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Requests are logged once, with their status and duration, by `_dispatch`.
+        return None
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_OPTIONS(self) -> None:
+        self._send(204, {**CORS_HEADERS, "Content-Length": "0"}, b"")
+
+    def _dispatch(self) -> None:
+        started = time.perf_counter()
+        split = urlsplit(self.path)
+        path = normalise_path(split.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            self._send_json(413, b'{"code":602,"message":"invalid data"}')
+            self.close_connection = True
+            self._log(path, 413, started)
+            return
+        body = self.rfile.read(length) if length else b""
+
+        route, route_params = self._match(path)
+        if route is None:
+            self._send_json(404, b'{"code":404,"message":"route not found"}')
+            self._log(path, 404, started)
+            return
+
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        headers.setdefault("x-forwarded-for", f"{self.client_address[0]}:{self.client_address[1]}")
+        request = func.HttpRequest(
+            method=self.command,
+            url=f"http://{self.headers.get('Host', 'localhost')}{path}" + (f"?{split.query}" if split.query else ""),
+            headers=headers,
+            params=dict(parse_qsl(split.query, keep_blank_values=True)),
+            route_params=route_params,
+            body=body,
+        )
+        context = InvocationContext(invocation_id=str(uuid.uuid4()), function_name=route.name)
+        try:
+            response = route.function(request, context) if route.wants_context else route.function(request)
+        except Exception:
+            log.exception("function %s raised [invocation %s]", route.name, context.invocation_id)
+            self._send_json(500, b'{"code":500,"message":"internal server error"}')
+            self._log(path, 500, started)
+            return
+        self._send_response(response)
+        self._log(path, response.status_code, started)
+
+    def _match(self, path: str) -> tuple[Route | None, dict[str, str]]:
+        for route in self.server.routes:
+            match = route.pattern.fullmatch(path)
+            if match and self.command in route.methods:
+                return route, {key: value for key, value in match.groupdict().items() if value is not None}
+        return None, {}
+
+    def _send_response(self, response: func.HttpResponse) -> None:
+        body = response.get_body() or b""
+        headers = dict(response.headers)
+        if response.mimetype:
+            charset = f"; charset={response.charset}" if response.charset else ""
+            headers["Content-Type"] = f"{response.mimetype}{charset}"
+        headers["Content-Length"] = str(len(body))
+        self._send(response.status_code, {**CORS_HEADERS, **headers}, body)
+
+    def _send_json(self, status: int, body: bytes) -> None:
+        headers = {"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(body))}
+        self._send(status, {**CORS_HEADERS, **headers}, body)
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _log(self, path: str, status: int, started: float) -> None:
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.info("%s %s %d %.1f ms", self.command, path, status, elapsed_ms)
+
+
+class FunctionHttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: func.FunctionApp) -> None:
+        self.routes = collect_routes(app)
+        super().__init__(address, FunctionRequestHandler)
+
+
+def serve(app: func.FunctionApp, host: str, port: int) -> None:
+    server = FunctionHttpServer((host, port), app)
+    log.info("serving %d functions on http://%s:%d%s", len(server.routes), host, server.server_address[1], ROUTE_PREFIX)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

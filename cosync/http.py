@@ -1,0 +1,201 @@
+"""Request parsing, caller resolution and responses for the HTTP-triggered functions.
+
+A route function calls `respond(req, context, action, work)`: the request is parsed into a
+`Call`, `work(call)` runs the service, and its result (an object, `True`, or a ready response)
+or the `ApiError` it raised becomes the response. Anything else raised is logged with the
+invocation id and answered with code 500, so a bug never takes the worker down.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import unquote
+
+import azure.functions as func
+
+from cosync import errors
+from cosync.errors import ApiError
+from cosync.secrets import MissingSecretError
+from cosync.settings import get_settings
+from cosync.auth import ANONYMOUS, Caller, resolve_caller
+from cosync.tokens import SCOPE_APP, SCOPE_SERVER, SCOPE_USER
+
+log = logging.getLogger(__name__)
+
+JSON_TYPE = "application/json; charset=utf-8"
+HTML_TYPE = "text/html; charset=utf-8"
+
+
+
+
+@dataclass
+class Call:
+    request: func.HttpRequest
+    body: dict[str, Any]
+    caller: Caller
+    client_ip: str
+    invocation_id: str
+    query: dict[str, str] = field(default_factory=dict)
+
+    def require_app(self) -> str:
+        """Return the app id of an app-token caller; raise INVALID_APP_TOKEN otherwise."""
+        if self.caller.scope != SCOPE_APP or not self.caller.app_id:
+            raise ApiError(errors.INVALID_APP_TOKEN, "route needs an app token")
+        return self.caller.app_id
+
+    def require_user(self) -> Caller:
+        """Return an access-token caller; raise INVALID_ACCESS_TOKEN otherwise."""
+        if self.caller.scope != SCOPE_USER or not self.caller.handle or not self.caller.app_id:
+            raise ApiError(errors.INVALID_ACCESS_TOKEN, "route needs an access token")
+        return self.caller
+
+    def require_app_id(self) -> str:
+        """Return the app id of an app-token or access-token caller."""
+        if self.caller.scope not in (SCOPE_APP, SCOPE_USER) or not self.caller.app_id:
+            raise ApiError(errors.INVALID_APP_TOKEN, "route needs an app or access token")
+        return self.caller.app_id
+
+    def require_server(self) -> None:
+        """Raise INVALID_ADMIN_TOKEN (HTTP 401) unless the caller holds the server secret."""
+        if self.caller.scope != SCOPE_SERVER:
+            raise ApiError(errors.INVALID_ADMIN_TOKEN, "route needs the server secret", status=401)
+
+
+def parse_body(request: func.HttpRequest) -> dict[str, Any]:
+    """Parse a JSON or form-urlencoded body into a dict; an empty body gives {}.
+
+    Form bodies are decoded leniently, as the Swift SDK sends values without percent-encoding:
+    `+` becomes a space, malformed `%` escapes stay as they are, and a name without `=` has the
+    value "". A body without a Content-Type is read as JSON when it starts with `{`, else as form.
+    """
+    raw = request.get_body() or b""
+    if len(raw) > get_settings().max_body_bytes:
+        raise ApiError(errors.INVALID_DATA, f"body of {len(raw)} bytes exceeds the limit")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(errors.INVALID_DATA, "body is not UTF-8") from None
+    if not text.strip():
+        return {}
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type == "application/json" or (not content_type and text.lstrip().startswith("{")):
+        return _parse_json_object(text)
+    if content_type in ("", "application/x-www-form-urlencoded"):
+        return parse_form(text)
+    raise ApiError(errors.INVALID_DATA, f"unsupported content type {content_type!r}")
+
+
+def _parse_json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ApiError(errors.INVALID_DATA, "body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ApiError(errors.INVALID_DATA, "JSON body is not an object")
+    return value
+
+
+def parse_form(text: str) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for pair in text.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        name = unquote(name.replace("+", " "))
+        value = unquote(value.replace("+", " "))
+        if name in result:
+            previous = result[name]
+            result[name] = (previous if isinstance(previous, list) else [previous]) + [value]
+        else:
+            result[name] = value
+    return result
+
+
+def client_address(request: func.HttpRequest) -> str:
+    # Azure Functions (and the development server) put the client in X-Forwarded-For; the
+    # first entry is the original client, possibly with a port.
+    forwarded = request.headers.get("x-forwarded-for", "")
+    first = forwarded.split(",")[0].strip()
+    if first.count(":") == 1:
+        first = first.split(":")[0]
+    return first or "unknown"
+
+
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(value, separators=(",", ":"), ensure_ascii=False),
+        status_code=status,
+        headers={"Cache-Control": "no-store", **(headers or {})},
+        mimetype="application/json",
+        charset="utf-8",
+    )
+
+
+def true_response() -> func.HttpResponse:
+    """The acknowledgement body: exactly the four characters `true` (the Swift SDK compares text)."""
+    return func.HttpResponse("true", status_code=200, mimetype="application/json", charset="utf-8")
+
+
+def html_response(html: str, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(
+        html,
+        status_code=status,
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+            "X-Content-Type-Options": "nosniff",
+        },
+        mimetype="text/html",
+        charset="utf-8",
+    )
+
+
+def error_response(error: ApiError) -> func.HttpResponse:
+    return json_response(error.body(), status=error.status)
+
+
+def _invocation_id(context: Any) -> str:
+    return str(getattr(context, "invocation_id", None) or "-")
+
+
+def respond(
+    request: func.HttpRequest,
+    context: Any,
+    action: str,
+    work: Callable[[Call], Any],
+) -> func.HttpResponse:
+    """Parse `request`, run `work`, and turn its result or error into the response."""
+    invocation_id = _invocation_id(context)
+    try:
+        call = Call(
+            request=request,
+            body={},
+            caller=ANONYMOUS,
+            client_ip=client_address(request),
+            invocation_id=invocation_id,
+            query=dict(request.params),
+        )
+        call.caller = resolve_caller(request.headers, request.params)
+        if request.method.upper() not in ("GET", "HEAD", "DELETE"):
+            call.body = parse_body(request)
+        result = work(call)
+    except ApiError as error:
+        log.info(
+            "%s failed with code %s: %s [invocation %s]",
+            action, error.error.code, error.detail or error.error.message, invocation_id,
+        )
+        return error_response(error)
+    except MissingSecretError:
+        log.exception("%s failed: server secrets are not configured [invocation %s]", action, invocation_id)
+        return error_response(ApiError(errors.INTERNAL_SERVER_ERROR))
+    except Exception:
+        log.exception("%s failed with an unexpected error [invocation %s]", action, invocation_id)
+        return error_response(ApiError(errors.INTERNAL_SERVER_ERROR))
+    if isinstance(result, func.HttpResponse):
+        return result
+    if result is True:
+        return true_response()
+    return json_response(result)

@@ -1,0 +1,1 @@
+"""HTTP-triggered functions, one blueprint per route group; each route is a few lines."""

@@ -1,0 +1,41 @@
+"""End-user routes under /api/appuser, called by the Cosync SDKs.
+
+Each function is named in Azure after its route, so metrics and logs read like the API.
+"""
+
+import azure.functions as func
+
+from cosync.http import respond
+from cosync.services import apps, login as login_service, signup as signup_service, users
+
+bp = func.Blueprint()
+
+
+@bp.function_name("getApplication")
+@bp.route(route="appuser/getApplication", methods=["GET"])
+def get_application(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return respond(req, context, "getApplication", lambda call: apps.end_user_view(apps.load_app(call.require_app_id())))
+
+
+@bp.function_name("signup")
+@bp.route(route="appuser/signup", methods=["POST"])
+def signup(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return respond(req, context, "signup", lambda call: signup_service.signup(call.require_app(), call.body))
+
+
+@bp.function_name("completeSignup")
+@bp.route(route="appuser/completeSignup", methods=["POST"])
+def complete_signup(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return respond(req, context, "completeSignup", lambda call: signup_service.complete_signup(call.require_app_id(), call.body))
+
+
+@bp.function_name("login")
+@bp.route(route="appuser/login", methods=["POST"])
+def login(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return respond(req, context, "login", lambda call: login_service.login(call.require_app(), call.body))
+
+
+@bp.function_name("getUser")
+@bp.route(route="appuser/getUser", methods=["GET"])
+def get_user(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return respond(req, context, "getUser", lambda call: users.get_user(call.require_user()))

@@ -1,0 +1,70 @@
+"""Password login (`login`).
+
+Login answers the same way, and takes the same time, whether or not the handle exists: the
+password is checked first (against a dummy hash when there is no account), and only the owner
+of the right password learns that an account is pending or suspended.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cosync import audit, db, errors
+from cosync.crypto import burn_password_check, hash_password, verify_password
+from cosync.errors import ApiError
+from cosync.services.apps import check_app_active, load_app, setting, signing_key, utc_now
+from cosync.services.sessions import issue_session
+from cosync.validation import normalise_handle, require_text
+
+
+def login(app_id: str, body: dict[str, Any]) -> dict[str, str]:
+    identifier = normalise_handle(require_text(body, "handle"))
+    password = require_text(body, "password")
+
+    app = load_app(app_id)
+    by_user_name = "@" not in identifier
+    if by_user_name and not setting(app, "userNamesEnabled"):
+        raise ApiError(errors.APP_ISNOT_USERNAME_LOGIN, "user names are off for this app")
+    check_app_active(app)
+
+    # A user name never contains `@`, so an identifier selects exactly one of the two fields.
+    query = {"appId": app_id, "userName" if by_user_name else "handle": identifier}
+    user = db.collection(db.USERS).find_one(query)
+    if user is None:
+        _reject_unknown_user(app, identifier, password, by_user_name)
+
+    matches, needs_upgrade = verify_password(password, user.get("password"))
+    if not matches:
+        audit.record(app_id, "login", "error", user["handle"], code=errors.INVALID_CREDENTIALS.code)
+        raise ApiError(errors.INVALID_CREDENTIALS, "wrong password")
+    status = user.get("status", "active")
+    if status == "pending":
+        raise ApiError(errors.ACCOUNT_IS_NOT_VERIFIED, "account is pending")
+    if status != "active":
+        audit.record(app_id, "login", "error", user["handle"], code=errors.USER_IS_SUSPENDED.code)
+        raise ApiError(errors.USER_IS_SUSPENDED, f"account status is {status!r}")
+    # NOTE: two-factor login (the `login-token` answer) is not built yet; users cannot turn it on.
+
+    session = issue_session(user, app, signing_key(app))
+    changes: dict[str, Any] = {"lastLogin": utc_now()}
+    if needs_upgrade:
+        changes["password"] = hash_password(password)
+    db.collection(db.USERS).update_one({"_id": user["_id"]}, {"$set": changes})
+    audit.record(app_id, "login", "success", user["handle"])
+    return session
+
+
+def _reject_unknown_user(app: dict[str, Any], identifier: str, password: str, by_user_name: bool) -> None:
+    """Raise ACCOUNT_IS_NOT_VERIFIED for the owner of a pending sign-up, else INVALID_CREDENTIALS."""
+    if not by_user_name and setting(app, "signupFlow") != "none":
+        pending = db.collection(db.SIGNUPS).find_one(
+            {"appId": app["appId"], "handle": identifier, "status": "pending"}, {"codes.password": 1}
+        )
+        hashes = [entry.get("password") for entry in (pending or {}).get("codes") or [] if isinstance(entry, dict)]
+        if hashes:
+            for stored in hashes:
+                if verify_password(password, stored)[0]:
+                    raise ApiError(errors.ACCOUNT_IS_NOT_VERIFIED, "sign-up not completed")
+            raise ApiError(errors.INVALID_CREDENTIALS, "wrong password for pending sign-up")
+    burn_password_check()
+    raise ApiError(errors.INVALID_CREDENTIALS, "no such account")

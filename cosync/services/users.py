@@ -1,0 +1,51 @@
+"""Reading the signed-in user (`getUser`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cosync import db, errors
+from cosync.errors import ApiError
+from cosync.auth import Caller
+from cosync.services.apps import iso, load_active_app
+
+# The fields `getUser` returns, with the CosyncJWT defaults for those a document may lack.
+USER_FIELDS: dict[str, Any] = {
+    "status": None,
+    "createdAt": None,
+    "updatedAt": None,
+    "handle": None,
+    "locale": "EN",
+    "userName": None,
+    "twoFactorPhoneVerification": False,
+    "twoFactorGoogleVerification": False,
+    "appId": None,
+    "phone": None,
+    "phoneVerified": None,
+    "metaData": None,
+    "loginProvider": "",
+    "lastLogin": None,
+}
+
+
+def load_user(caller: Caller) -> dict[str, Any]:
+    """Return the caller's user document; a revoked access token raises INVALID_ACCESS_TOKEN."""
+    user = db.collection(db.USERS).find_one({"appId": caller.app_id, "handle": caller.handle})
+    if user is None:
+        raise ApiError(errors.INVALID_DATA, "user not found")
+    if int(user.get("tokenVersion") or 0) != caller.token_version:
+        raise ApiError(errors.INVALID_ACCESS_TOKEN, "access token was revoked")
+    return user
+
+
+def get_user(caller: Caller) -> dict[str, Any]:
+    load_active_app(caller.app_id)
+    user = load_user(caller)
+    view = {}
+    for name, default in USER_FIELDS.items():
+        value = user.get(name, default)
+        if value is not None:
+            view[name] = iso(value)
+    if not isinstance(view.get("metaData"), dict):
+        view["metaData"] = {}
+    return view

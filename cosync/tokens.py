@@ -1,0 +1,170 @@
+"""Tokens: those the server key signs (server secret, app, access) and the per-app user JWT.
+
+Every decode passes `algorithms=["RS256"]`, so a token whose header names `none` or HS256 is
+rejected whatever key it claims.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from cosync.keys import load_app_private_key, load_server_key, thumbprint
+from cosync.secrets import get_secrets
+from cosync.settings import get_settings
+
+ALGORITHMS = ["RS256"]
+
+SCOPE_SERVER = "server"
+SCOPE_APP = "app"
+SCOPE_USER = "user"
+SCOPE_APP_SECRET = "appSecret"
+
+# Claims that identify the token itself; user metadata may never set them.
+REGISTERED_CLAIMS = frozenset({"aud", "sub", "exp", "iat", "iss", "nbf", "jti"})
+
+
+class InvalidToken(Exception):
+    """A token failed signature or claim verification."""
+
+
+def _server_key():
+    secrets = get_secrets()
+    return load_server_key(secrets.server_private_key_pem, secrets.server_key_passphrase)
+
+
+def sign_with_server_key(claims: dict[str, Any]) -> str:
+    key = _server_key()
+    payload = {**claims, "iat": int(time.time())}
+    return jwt.encode(payload, key, algorithm="RS256", headers={"kid": thumbprint(key.public_key())})
+
+
+def decode_server_token(token: str) -> dict[str, Any]:
+    """Verify a token signed by the server key and return its claims.
+
+    Tokens issued by the reference server carry no `exp`; one that does is checked.
+    """
+    try:
+        return jwt.decode(
+            token,
+            _server_key().public_key(),
+            algorithms=ALGORITHMS,
+            options={"require": ["iat"], "verify_aud": False},
+        )
+    except jwt.PyJWTError as error:
+        raise InvalidToken(str(error)) from None
+
+
+def issue_server_secret() -> str:
+    return sign_with_server_key({"name": get_settings().server_name, "scope": SCOPE_SERVER})
+
+
+def issue_app_token(app_id: str) -> str:
+    return sign_with_server_key({"appId": app_id, "scope": SCOPE_APP})
+
+
+def issue_app_secret(app_id: str) -> str:
+    return sign_with_server_key({"appId": app_id, "scope": SCOPE_APP_SECRET})
+
+
+def issue_access_token(handle: str, app_id: str, token_version: int) -> str:
+    """Mint an access token; its scope is always "user", whatever the request carried."""
+    return sign_with_server_key(
+        {"handle": handle, "appId": app_id, "scope": SCOPE_USER, "tokenVersion": token_version}
+    )
+
+
+@dataclass(frozen=True)
+class UserJwtKey:
+    """The app's signing key in its stored plaintext form (base64 of PKCS#1 PEM)."""
+
+    private_key64: str
+
+
+def issuer_for(app_id: str) -> str:
+    return f"{get_settings().public_base_url}/api/apps/{app_id}"
+
+
+def _get_path(data: dict[str, Any], path: str) -> Any:
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    target = data
+    for part in parts[:-1]:
+        child = target.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            target[part] = child
+        target = child
+    target[parts[-1]] = value
+
+
+def is_anonymous_handle(handle: str) -> bool:
+    return handle.startswith("ANON_")
+
+
+def user_jwt_claims(user: dict[str, Any], app: dict[str, Any], now: float) -> dict[str, Any] | None:
+    """Build the user JWT claims as CosyncJWT does, or None when required metadata is missing.
+
+    Differences from the reference server: metadata can never set a registered claim, and an
+    anonymous user's claims come from placeholders only.
+    """
+    handle = user["handle"]
+    anonymous = is_anonymous_handle(handle)
+    hours = app.get("userJWTExpiration") or 1
+    claims: dict[str, Any] = {
+        "aud": app.get("realmAppId") or "none",
+        "sub": handle,
+        "exp": int(now + float(hours) * 3600),
+        "iss": issuer_for(app["appId"]),
+    }
+    if app.get("metaDataEmail"):
+        claims["email"] = handle
+
+    stored = user.get("metaData")
+    metadata: dict[str, Any] = {} if anonymous or not isinstance(stored, dict) else copy.deepcopy(stored)
+    for field in app.get("metaData") or []:
+        path = field.get("path")
+        if not isinstance(path, str) or not path:
+            continue
+        if field.get("fieldName") == "email":
+            _set_path(metadata, path, handle)
+            claims.pop("email", None)
+        value = f"ANON_{field.get('fieldName')}" if anonymous else _get_path(metadata, path)
+        if field.get("required") and not value:
+            return None
+        if value:
+            _set_path(metadata, path, value)
+
+    if user.get("userName") and app.get("userNamesEnabled"):
+        claims["userName"] = user["userName"]
+    for key, value in metadata.items():
+        if key not in REGISTERED_CLAIMS:
+            claims[key] = value
+    claims["iat"] = int(now)
+    return claims
+
+
+def issue_user_jwt(user: dict[str, Any], app: dict[str, Any], key: UserJwtKey) -> str | None:
+    """Sign the user JWT with the app's key; None when the user lacks required metadata."""
+    claims = user_jwt_claims(user, app, time.time())
+    if claims is None:
+        return None
+    private_key = load_app_private_key(key.private_key64)
+    return jwt.encode(
+        claims,
+        private_key,
+        algorithm="RS256",
+        headers={"kid": thumbprint(private_key.public_key())},
+    )
