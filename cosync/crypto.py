@@ -12,6 +12,7 @@ reported as needing an upgrade.
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import hashlib
 import hmac
@@ -27,6 +28,8 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 GCM_PREFIX = "gcm1:"
+GCM_NONCE_BYTES = 12
+GCM_TAG_BYTES = 16
 
 # OWASP Password Storage Cheat Sheet (2023 revision), first Argon2id option:
 # 19 MiB of memory, 2 iterations, 1 degree of parallelism.
@@ -54,7 +57,7 @@ def encrypt_field(secret: str, plaintext: str, context: str) -> str:
     """Encrypt `plaintext` with AES-256-GCM; `context` (for example the field and app id) is
     authenticated, so a value copied to another field or app fails to decrypt."""
     key = _derived_key(secret, b"cosync field encryption v1")
-    nonce = os.urandom(12)
+    nonce = os.urandom(GCM_NONCE_BYTES)
     sealed = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), context.encode("utf-8"))
     return GCM_PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
 
@@ -62,20 +65,29 @@ def encrypt_field(secret: str, plaintext: str, context: str) -> str:
 def decrypt_field(secret: str, stored: str, context: str) -> str:
     """Decrypt a value written by `encrypt_field` or by the reference server (AES-256-CTR)."""
     if stored.startswith(GCM_PREFIX):
-        raw = base64.b64decode(stored[len(GCM_PREFIX):])
+        raw = _decode_base64(stored[len(GCM_PREFIX):], context)
+        if len(raw) < GCM_NONCE_BYTES + GCM_TAG_BYTES:
+            raise DecryptionError(f"stored value for {context} is too short to be encrypted")
         key = _derived_key(secret, b"cosync field encryption v1")
         try:
-            plaintext = AESGCM(key).decrypt(raw[:12], raw[12:], context.encode("utf-8"))
+            plaintext = AESGCM(key).decrypt(raw[:GCM_NONCE_BYTES], raw[GCM_NONCE_BYTES:], context.encode("utf-8"))
         except InvalidTag:
             raise DecryptionError(f"stored value for {context} does not decrypt with this key") from None
         return plaintext.decode("utf-8")
     return _decrypt_legacy_ctr(secret, stored, context)
 
 
+def _decode_base64(text: str, context: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise DecryptionError(f"stored value for {context} is not base64") from None
+
+
 def _decrypt_legacy_ctr(secret: str, stored: str, context: str) -> str:
     # The reference format has no authentication tag, so a wrong key yields garbage instead of an
     # error; invalid UTF-8 is the only sign of it that can be detected here.
-    raw = base64.b64decode(stored)
+    raw = _decode_base64(stored, context)
     if len(raw) < 17:
         raise DecryptionError(f"stored value for {context} is too short to be encrypted")
     key = hashlib.sha256(secret.encode("utf-8")).digest()

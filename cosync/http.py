@@ -52,10 +52,10 @@ class Call:
             raise ApiError(errors.INVALID_ACCESS_TOKEN, "route needs an access token")
         return self.caller
 
-    def require_app_id(self) -> str:
-        """Return the app id of an app-token or access-token caller."""
+    def require_app_id(self, missing: errors.ErrorCode = errors.INVALID_APP_TOKEN) -> str:
+        """Return the app id of an app-token or access-token caller; raise `missing` otherwise."""
         if self.caller.scope not in (SCOPE_APP, SCOPE_USER) or not self.caller.app_id:
-            raise ApiError(errors.INVALID_APP_TOKEN, "route needs an app or access token")
+            raise ApiError(missing, "route needs an app or access token")
         return self.caller.app_id
 
     def require_server(self) -> None:

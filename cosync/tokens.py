@@ -122,7 +122,9 @@ def user_jwt_claims(user: dict[str, Any], app: dict[str, Any], now: float) -> di
     """
     handle = user["handle"]
     anonymous = is_anonymous_handle(handle)
-    hours = app.get("userJWTExpiration") or 1
+    # The schema default is 24 hours; a stored 0 means one hour, as in the reference server.
+    hours = app.get("userJWTExpiration")
+    hours = 24 if hours is None else (hours or 1)
     claims: dict[str, Any] = {
         "aud": app.get("realmAppId") or "none",
         "sub": handle,

@@ -5,6 +5,7 @@ Each function is named in Azure after its route, so metrics and logs read like t
 
 import azure.functions as func
 
+from cosync import errors
 from cosync.http import respond
 from cosync.services import apps, login as login_service, signup as signup_service, users
 
@@ -14,7 +15,7 @@ bp = func.Blueprint()
 @bp.function_name("getApplication")
 @bp.route(route="appuser/getApplication", methods=["GET"])
 def get_application(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    return respond(req, context, "getApplication", lambda call: apps.end_user_view(apps.load_app(call.require_app_id())))
+    return respond(req, context, "getApplication", lambda call: apps.application(call.require_app_id(errors.INVALID_DATA)))
 
 
 @bp.function_name("signup")

@@ -121,6 +121,11 @@ def end_user_view(app: dict[str, Any]) -> dict[str, Any]:
     return _serialise(with_defaults(app), END_USER_HIDDEN_FIELDS)
 
 
+def application(app_id: str) -> dict[str, Any]:
+    """Return the app for `getApplication`; like the reference server, a suspended app is shown."""
+    return end_user_view(load_app(app_id))
+
+
 def admin_view(app: dict[str, Any]) -> dict[str, Any]:
     """The app as operator routes return it: with app token and public key, no secrets."""
     view = _serialise(with_defaults(app), ADMIN_HIDDEN_FIELDS)
@@ -140,8 +145,10 @@ def signing_key(app: dict[str, Any]) -> UserJwtKey:
 
 
 def validate_app_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
+    if name is None or (isinstance(name, str) and not name.strip()):
         raise ApiError(errors.MISSING_PARAM, "app name is required")
+    if not isinstance(name, str):
+        raise ApiError(errors.INVALID_DATA, "app name must be a string")
     name = name.strip()
     if len(name) > MAX_NAME_LENGTH or any(ord(character) < 32 for character in name):
         raise ApiError(errors.INVALID_DATA, "app name is too long or contains control characters")

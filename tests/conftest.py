@@ -1,0 +1,150 @@
+"""Shared fixtures: a real MongoDB-protocol server, local secrets, and the function app over HTTP.
+
+Without `MONGODB_URI` the session starts FerretDB on 127.0.0.1 with its data under `.data/`;
+with it, the tests run against that server in a database of their own, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from cosync import db, localdb, secrets
+from cosync.settings import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri() -> Iterator[str]:
+    configured = os.environ.get("MONGODB_URI")
+    if configured:
+        yield configured
+        return
+    data_dir = ROOT / ".data" / f"test-ferretdb-{os.getpid()}"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    database = localdb.start(data_dir)
+    try:
+        yield database.uri
+    finally:
+        database.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server_environment(mongodb_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment variables for a server under test; each test applies them afresh."""
+    secrets_dir = tmp_path_factory.mktemp("secrets")
+    secrets.create_local_secrets(secrets_dir)
+    return {
+        "MONGODB_URI": mongodb_uri,
+        "MONGODB_DATABASE": f"cosync_test_{uuid.uuid4().hex[:8]}",
+        "LOCAL_SECRETS_DIR": str(secrets_dir),
+        "OUTBOX_DIR": str(tmp_path_factory.mktemp("outbox")),
+        "PUBLIC_BASE_URL": "http://127.0.0.1:7071",
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def drop_test_database(server_environment: dict[str, str]) -> Iterator[None]:
+    yield
+    import pymongo
+
+    client = pymongo.MongoClient(server_environment["MONGODB_URI"], serverSelectionTimeoutMS=2000)
+    try:
+        client.drop_database(server_environment["MONGODB_DATABASE"])
+    finally:
+        client.close()
+
+
+@pytest.fixture(autouse=True)
+def environment(server_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Apply the test server's settings and drop every cache that holds settings or secrets."""
+    for name in ("KEY_VAULT_URL", "SENDGRID_API_HOST", "SECRETS_CACHE_SECONDS", "MAX_BODY_BYTES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in server_environment.items():
+        monkeypatch.setenv(name, value)
+    reset_caches()
+    yield server_environment
+    reset_caches()
+
+
+def reset_caches() -> None:
+    settings_before = get_settings.cache_info().currsize and get_settings()
+    get_settings.cache_clear()
+    secrets.use_source(None)
+    try:
+        uri_now = get_settings().mongodb_uri
+    except Exception:
+        uri_now = None
+    if not settings_before or settings_before.mongodb_uri != uri_now:
+        db.reset_client()
+
+
+@pytest.fixture
+def database(environment: dict[str, str]):
+    return db.get_database()
+
+
+@pytest.fixture(scope="session")
+def api_server(server_environment: dict[str, str]) -> Iterator[str]:
+    """The function app served over real HTTP by the development server on 127.0.0.1."""
+    from cosync.devserver import FunctionHttpServer
+    from function_app import app
+
+    server = FunctionHttpServer(("127.0.0.1", 0), app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Api:
+    """A small HTTP client for the function app under test."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.get(self.base_url + path, timeout=30, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.post(self.base_url + path, timeout=30, **kwargs)
+
+
+@pytest.fixture
+def api(api_server: str, environment: dict[str, str]) -> Api:
+    return Api(api_server)
+
+
+@pytest.fixture
+def server_secret(environment: dict[str, str]) -> str:
+    from cosync.tokens import issue_server_secret
+
+    return issue_server_secret()
+
+
+@pytest.fixture
+def new_app(api: Api, server_secret: str):
+    """Create an app through the operator route; keyword arguments set app fields directly."""
+
+    def create(**fields: Any) -> dict[str, Any]:
+        response = api.post("/api/app", json={"name": f"Test app {uuid.uuid4().hex[:8]}"}, headers={"server-secret": server_secret})
+        assert response.status_code == 200, response.text
+        app = response.json()
+        if fields:
+            db.collection(db.APPS).update_one({"appId": app["appId"]}, {"$set": fields})
+        return app
+
+    return create

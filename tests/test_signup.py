@@ -1,0 +1,284 @@
+"""POST /api/appuser/signup and POST /api/appuser/completeSignup."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import json
+
+import jwt
+
+from cosync import db
+from cosync.mail import read_outbox
+from flows import digest, error, latest_code, register_user, sign_up
+
+
+def _signup(api, app, **body):
+    return api.post("/api/appuser/signup", headers={"app-token": app["appToken"]}, json=body)
+
+
+def _complete(api, app, **body):
+    return api.post("/api/appuser/completeSignup", headers={"app-token": app["appToken"]}, json=body)
+
+
+def test_signup_emails_code_and_stores_pending_record(api, new_app, database):
+    app = new_app()
+    response = _signup(api, app, handle="  Ada@Example.COM ", password=digest("pw"))
+
+    assert response.status_code == 200
+    assert response.content == b"true"
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    message = read_outbox()[-1]
+    assert message["to"] == "ada@example.com"
+    assert message["subject"] == f"Confirm your e-mail address for {app['name']}"
+    code = latest_code("ada@example.com")
+    assert 100000 <= int(code) <= 999999
+    record = database[db.SIGNUPS].find_one({"appId": app["appId"], "handle": "ada@example.com"})
+    assert record["status"] == "pending"
+    assert code not in json.dumps(record, default=str)
+    assert len(record["codes"]) == 1
+    assert record["codes"][0]["password"].startswith("$argon2id$")
+
+
+def test_signup_form_body_like_swift(api, new_app):
+    app = new_app()
+    response = api.post(
+        "/api/appuser/signup",
+        headers={"app-token": app["appToken"]},
+        data=f"handle=ada%2Btag@example.com&password={digest('pw')}",
+    )
+    assert response.status_code == 200
+    assert response.content == b"true"
+    assert read_outbox()[-1]["to"] == "ada+tag@example.com"
+
+
+def test_complete_signup_creates_user_and_returns_tokens(api, new_app, database):
+    app = new_app()
+    code = sign_up(api, app, "grace@example.com")
+    response = _complete(api, app, handle="Grace@Example.com", code=code)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"jwt", "access-token"}
+    public_pem = __import__("base64").b64decode(app["appPublicKey"])
+    claims = jwt.decode(body["jwt"], public_pem, algorithms=["RS256"], audience="none")
+    assert claims["sub"] == "grace@example.com"
+    assert claims["email"] == "grace@example.com"
+    user = database[db.USERS].find_one({"appId": app["appId"], "handle": "grace@example.com"})
+    assert user["status"] == "active"
+    assert user["locale"] == "EN"
+    record = database[db.SIGNUPS].find_one({"appId": app["appId"], "handle": "grace@example.com"})
+    assert record["status"] == "verified"
+    assert "codes" not in record
+    assert read_outbox()[-1]["subject"] == f"Welcome to {app['name']}"
+
+
+def test_complete_signup_accepts_numeric_code_in_json(api, new_app):
+    app = new_app()
+    code = sign_up(api, app, "num@example.com")
+    response = _complete(api, app, handle="num@example.com", code=int(code))
+    assert response.status_code == 200
+    assert set(response.json()) == {"jwt", "access-token"}
+
+
+def test_signup_requires_app_token(api, new_app):
+    app = new_app()
+    response = api.post("/api/appuser/signup", json={"handle": "a@example.com", "password": digest("pw")})
+    assert response.status_code == 400
+    assert response.json() == error(400, "invalid app token")
+
+
+def test_signup_missing_fields(api, new_app):
+    app = new_app()
+    assert _signup(api, app, password=digest("pw")).json() == error(403, "missing parameter")
+    assert _signup(api, app, handle="a@example.com").json() == error(403, "missing parameter")
+    assert _signup(api, app, handle="", password=digest("pw")).json() == error(403, "missing parameter")
+
+
+def test_signup_rejects_password_that_is_not_a_digest(api, new_app, database):
+    app = new_app()
+    for password in ("short", "x" * 32, digest("pw") + "0"):
+        response = _signup(api, app, handle="a@example.com", password=password)
+        assert response.status_code == 400
+        assert response.json() == error(602, "invalid data")
+    assert database[db.SIGNUPS].count_documents({"appId": app["appId"]}) == 0
+
+
+def test_signup_rejects_handle_that_is_not_an_email(api, new_app, database):
+    app = new_app()
+    for handle in ("not-an-email", "a@b", "a b@example.com", "a@@example.com"):
+        response = _signup(api, app, handle=handle, password=digest("pw"))
+        assert response.json() == error(602, "invalid data"), handle
+    assert database[db.SIGNUPS].count_documents({"appId": app["appId"]}) == 0
+
+
+def test_signup_existing_user_is_rejected(api, new_app):
+    app = new_app()
+    register_user(api, app, "taken@example.com")
+    response = _signup(api, app, handle="TAKEN@example.com", password=digest("other"))
+    assert response.status_code == 400
+    assert response.json() == error(601, "handle already registered")
+
+
+def test_signup_disabled_app(api, new_app):
+    app = new_app(signupEnabled=False)
+    response = _signup(api, app, handle="a@example.com", password=digest("pw"))
+    assert response.json() == error(407, "app does not support signup")
+
+
+def test_signup_suspended_and_migrated_apps(api, new_app):
+    suspended = new_app(status="inactive")
+    migrated = new_app(status="migrated")
+    assert _signup(api, suspended, handle="a@example.com", password=digest("pw")).json() == error(402, "app is suspended")
+    assert _signup(api, migrated, handle="a@example.com", password=digest("pw")).json() == error(413, "app is migrated")
+
+
+def test_signup_unknown_app(api, new_app, database):
+    app = new_app()
+    database[db.APPS].delete_one({"appId": app["appId"]})
+    response = _signup(api, app, handle="a@example.com", password=digest("pw"))
+    assert response.json() == error(401, "app no longer exist")
+
+
+def test_signup_locale_must_be_enabled(api, new_app):
+    app = new_app(locales=["EN", "FR"])
+    assert _signup(api, app, handle="a@example.com", password=digest("pw"), locale="de").json() == error(602, "invalid data")
+    assert _signup(api, app, handle="b@example.com", password=digest("pw"), locale="xx").json() == error(602, "invalid data")
+    assert _signup(api, app, handle="c@example.com", password=digest("pw"), locale="fr").content == b"true"
+
+
+def test_signup_metadata_is_validated_and_kept(api, new_app, database):
+    fields = [
+        {"id": "1", "path": "user_data.name", "fieldName": "name", "required": True, "canEdit": True},
+        {"id": "2", "path": "team", "fieldName": "team", "required": False, "canEdit": True},
+    ]
+    app = new_app(metaData=fields)
+    handle = "meta@example.com"
+    missing = _signup(api, app, handle=handle, password=digest("pw"), metaData=json.dumps({"team": "x"}))
+    assert missing.json() == error(604, "invalid metadata")
+    broken = _signup(api, app, handle=handle, password=digest("pw"), metaData="{not json")
+    assert broken.json() == error(604, "invalid metadata")
+    not_text = _signup(api, app, handle=handle, password=digest("pw"), metaData=json.dumps({"user_data": {"name": 5}}))
+    assert not_text.json() == error(604, "invalid metadata")
+
+    metadata = json.dumps({"user_data": {"name": " Ada "}, "sub": "victim@example.com", "extra": "dropped"})
+    assert _signup(api, app, handle=handle, password=digest("pw"), metaData=metadata).content == b"true"
+    session = _complete(api, app, handle=handle, code=latest_code(handle)).json()
+    claims = jwt.decode(session["jwt"], options={"verify_signature": False})
+    assert claims["user_data"] == {"name": "Ada"}
+    assert claims["sub"] == handle
+    assert "extra" not in claims
+    user = database[db.USERS].find_one({"appId": app["appId"], "handle": handle})
+    assert user["metaData"] == {"user_data": {"name": "Ada"}}
+
+
+def test_signup_again_never_replaces_pending_password(api, new_app):
+    """W9: a second sign-up for a pending handle adds a code; the first code keeps its password."""
+    app = new_app()
+    handle = "victim@example.com"
+    owner_code = sign_up(api, app, handle, "owner password")
+    attacker_code = sign_up(api, app, handle, "attacker password")
+
+    assert _complete(api, app, handle=handle, code=owner_code).status_code == 200
+    login = api.post(
+        "/api/appuser/login",
+        headers={"app-token": app["appToken"]},
+        json={"handle": handle, "password": digest("owner password")},
+    )
+    assert login.status_code == 200
+    attacker = api.post(
+        "/api/appuser/login",
+        headers={"app-token": app["appToken"]},
+        json={"handle": handle, "password": digest("attacker password")},
+    )
+    assert attacker.json() == error(600, "invalid login credentials")
+
+
+def test_complete_signup_wrong_code(api, new_app, database):
+    app = new_app()
+    code = sign_up(api, app, "wrong@example.com")
+    wrong = "100000" if code != "100000" else "100001"
+    response = _complete(api, app, handle="wrong@example.com", code=wrong)
+    assert response.status_code == 400
+    assert response.json() == error(602, "invalid data")
+    assert database[db.USERS].count_documents({"appId": app["appId"]}) == 0
+
+
+def test_complete_signup_code_dies_after_five_attempts(api, new_app, database):
+    app = new_app()
+    handle = "guess@example.com"
+    code = sign_up(api, app, handle)
+    wrong = "100000" if code != "100000" else "100001"
+    for _ in range(5):
+        assert _complete(api, app, handle=handle, code=wrong).json() == error(602, "invalid data")
+    response = _complete(api, app, handle=handle, code=code)
+    assert response.json() == error(411, "signup code expired.")
+    assert database[db.USERS].count_documents({"appId": app["appId"]}) == 0
+
+    fresh = sign_up(api, app, handle)
+    assert _complete(api, app, handle=handle, code=fresh).status_code == 200
+
+
+def test_complete_signup_expired_code(api, new_app, database):
+    app = new_app()
+    handle = "late@example.com"
+    code = sign_up(api, app, handle)
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)
+    database[db.SIGNUPS].update_one({"appId": app["appId"], "handle": handle}, {"$set": {"codes.0.expiresAt": past}})
+    response = _complete(api, app, handle=handle, code=code)
+    assert response.json() == error(411, "signup code expired.")
+    assert database[db.USERS].count_documents({"appId": app["appId"]}) == 0
+
+
+def test_complete_signup_twice(api, new_app):
+    app = new_app()
+    code = sign_up(api, app, "twice@example.com")
+    assert _complete(api, app, handle="twice@example.com", code=code).status_code == 200
+    again = _complete(api, app, handle="twice@example.com", code=code)
+    assert again.json() == error(601, "handle already registered")
+
+
+def test_complete_signup_without_pending_record(api, new_app):
+    app = new_app()
+    response = _complete(api, app, handle="nobody@example.com", code="123456")
+    assert response.json() == error(602, "invalid data")
+
+
+def test_complete_signup_bad_fields(api, new_app):
+    app = new_app()
+    assert _complete(api, app, handle="a@example.com").json() == error(403, "missing parameter")
+    assert _complete(api, app, code="123456").json() == error(403, "missing parameter")
+    assert _complete(api, app, handle="a@example.com", code="12ab56").json() == error(602, "invalid data")
+
+
+def test_complete_signup_disabled_and_suspended(api, new_app, database):
+    app = new_app()
+    code = sign_up(api, app, "gate@example.com")
+    database[db.APPS].update_one({"appId": app["appId"]}, {"$set": {"signupEnabled": False}})
+    assert _complete(api, app, handle="gate@example.com", code=code).json() == error(407, "app does not support signup")
+    database[db.APPS].update_one({"appId": app["appId"]}, {"$set": {"signupEnabled": True, "status": "inactive"}})
+    assert _complete(api, app, handle="gate@example.com", code=code).json() == error(402, "app is suspended")
+
+
+def test_concurrent_complete_signup_creates_one_user(api, new_app, database):
+    app = new_app()
+    handle = "race@example.com"
+    code = sign_up(api, app, handle)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        responses = list(pool.map(lambda _: _complete(api, app, handle=handle, code=code), range(2)))
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200, 400]
+    failed = next(response for response in responses if response.status_code == 400)
+    assert failed.json() == error(601, "handle already registered")
+    assert database[db.USERS].count_documents({"appId": app["appId"], "handle": handle}) == 1
+
+
+def test_signup_flow_none_creates_user_at_once(api, new_app, database):
+    app = new_app(signupFlow="none")
+    response = _signup(api, app, handle="now@example.com", password=digest("pw"))
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"jwt", "access-token", "code"}
+    assert isinstance(body["code"], int)
+    assert database[db.USERS].count_documents({"appId": app["appId"], "handle": "now@example.com"}) == 1
