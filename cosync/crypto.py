@@ -63,7 +63,10 @@ def encrypt_field(secret: str, plaintext: str, context: str) -> str:
 
 
 def decrypt_field(secret: str, stored: str, context: str) -> str:
-    """Decrypt a value written by `encrypt_field` or by the reference server (AES-256-CTR)."""
+    """Decrypt a value written by `encrypt_field` or by the reference server (AES-256-CTR).
+
+    A malformed value, a wrong key or a wrong context raises DecryptionError.
+    """
     if stored.startswith(GCM_PREFIX):
         raw = _decode_base64(stored[len(GCM_PREFIX):], context)
         if len(raw) < GCM_NONCE_BYTES + GCM_TAG_BYTES:
