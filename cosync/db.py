@@ -17,7 +17,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
-from cosync.settings import get_settings
+from cosync.settings import SettingsError, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,11 @@ def get_client() -> pymongo.MongoClient:
     with _lock:
         if _client is None:
             settings = get_settings()
+            if not settings.mongodb_uri:
+                raise SettingsError(
+                    "setting MONGODB_URI is missing: set it to a MongoDB connection string "
+                    "(`make run` starts a local FerretDB and sets it for you)"
+                )
             _client = pymongo.MongoClient(
                 settings.mongodb_uri,
                 tz_aware=True,

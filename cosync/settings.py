@@ -19,7 +19,7 @@ class SettingsError(RuntimeError):
 
 @dataclass(frozen=True)
 class Settings:
-    mongodb_uri: str
+    mongodb_uri: str  # "" when unset; `cosync.db` raises SettingsError on first use
     mongodb_database: str
     key_vault_url: str | None
     local_secrets_dir: Path
@@ -53,14 +53,8 @@ def _text(name: str, default: str) -> str:
 
 def read_settings() -> Settings:
     """Read the settings from the environment without caching them."""
-    mongodb_uri = _text("MONGODB_URI", "")
-    if not mongodb_uri:
-        raise SettingsError(
-            "setting MONGODB_URI is missing: set it to a MongoDB connection string "
-            "(`make run` starts a local FerretDB and sets it for you)"
-        )
     return Settings(
-        mongodb_uri=mongodb_uri,
+        mongodb_uri=_text("MONGODB_URI", ""),
         mongodb_database=_text("MONGODB_DATABASE", "cosyncjwt"),
         key_vault_url=_text("KEY_VAULT_URL", "") or None,
         local_secrets_dir=Path(_text("LOCAL_SECRETS_DIR", ".secrets")),

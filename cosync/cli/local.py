@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import sys
 from pathlib import Path
 
 from cosync.cli import CommandError
@@ -82,6 +84,8 @@ def run_server_secret(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     from cosync import localdb
 
+    # Stop cleanly on SIGTERM as on Ctrl-C, so that the FerretDB started here is stopped too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     database = None
     if args.local_database and not os.environ.get("MONGODB_URI"):
         try:
@@ -92,7 +96,10 @@ def run_serve(args: argparse.Namespace) -> int:
         log.info("started FerretDB at %s (data in .data/ferretdb)", database.uri)
     try:
         from cosync import devserver
+        from cosync.secrets import get_secrets
         from function_app import app
+
+        get_secrets()  # a missing secret stops start-up here, with its name and store
 
         devserver.serve(app, args.host, args.port)
     finally:
