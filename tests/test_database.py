@@ -1,0 +1,43 @@
+"""Indexes and the purge of expired records."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from pymongo.errors import DuplicateKeyError
+
+from cosync import db
+from cosync.routes.maintenance import purge_expired_records
+
+
+def test_indexes_are_idempotent_and_unique(database):
+    db.ensure_indexes(database)
+    db.ensure_indexes(database)
+    names = {index["name"]: index for index in database[db.USERS].list_indexes()}
+    assert names["appId_handle_unique"]["unique"] is True
+    assert database[db.APPS].index_information()["appId_unique"]["unique"] is True
+    assert database[db.SIGNUPS].index_information()["appId_handle_unique"]["unique"] is True
+
+
+def test_users_unique_per_app_and_handle(database):
+    database[db.USERS].insert_one({"appId": "unique-test", "handle": "one@example.com"})
+    database[db.USERS].insert_one({"appId": "unique-test-2", "handle": "one@example.com"})
+    with pytest.raises(DuplicateKeyError):
+        database[db.USERS].insert_one({"appId": "unique-test", "handle": "one@example.com"})
+
+
+def test_purge_timer_removes_only_records_past_grace(database):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    grace = datetime.timedelta(seconds=db.EXPIRING[db.SIGNUPS])
+    database[db.SIGNUPS].insert_many([
+        {"appId": "purge-test", "handle": "old@example.com", "expiresAt": now - grace - datetime.timedelta(minutes=1)},
+        {"appId": "purge-test", "handle": "recent@example.com", "expiresAt": now - datetime.timedelta(hours=1)},
+        {"appId": "purge-test", "handle": "live@example.com", "expiresAt": now + datetime.timedelta(hours=1)},
+        {"appId": "purge-test", "handle": "done@example.com", "status": "verified"},
+    ])
+
+    purge_expired_records(None)
+
+    left = sorted(document["handle"] for document in database[db.SIGNUPS].find({"appId": "purge-test"}))
+    assert left == ["done@example.com", "live@example.com", "recent@example.com"]
