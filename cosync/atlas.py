@@ -1,7 +1,7 @@
 """A small client for the project IP access list of the MongoDB Atlas Administration API v2.
 
 It authenticates with a programmatic API key (public and private key) through HTTP digest
-authentication, and asks for the 2023-01-01 version of the API through the versioned media
+authentication, and requests the 2023-01-01 version of the API through the versioned media
 type in the Accept header. The key needs the Project Owner role to change the access list.
 
 `allow_address` is the operation behind `python -m cosync atlas allow-ip`: it adds one address
@@ -44,7 +44,7 @@ class AccessListEntry:
 
 @dataclass(frozen=True)
 class Change:
-    """What `allow_address` did, or found already done, for one entry."""
+    """The outcome of `allow_address` for one entry: the action taken, or "unchanged"."""
 
     action: str  # "added", "removed" or "unchanged"
     cidr_block: str
@@ -124,7 +124,7 @@ class AtlasClient:
         try:
             response = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
         except requests.RequestException as error:
-            raise AtlasError(f"cannot reach the Atlas API at {self.base_url}: {error}") from None
+            raise AtlasError(f"request to the Atlas API at {self.base_url} failed: {error}") from None
 
         if response.status_code >= 400:
             raise AtlasError(_describe_failure(method, response), response.status_code)
@@ -170,9 +170,9 @@ def allow_address(
     comment: str,
     remove_anywhere: bool = False,
 ) -> list[Change]:
-    """Put `address` on the project's access list and, if asked, remove 0.0.0.0/0.
+    """Put `address` on the project's access list and, on request, remove 0.0.0.0/0.
 
-    Changes only what differs from the wanted state, so running it again changes nothing. The
+    Changes only what differs from the expected state, so running it again changes nothing. The
     address is added before 0.0.0.0/0 is removed, so a failed addition never leaves the
     deployment without access. Raises ValueError for an invalid address and AtlasError when
     Atlas rejects a request.
