@@ -13,6 +13,7 @@ from typing import Any
 
 import jwt
 
+from cosync.dotpath import get_path, set_path
 from cosync.keys import load_app_private_key, load_server_key, thumbprint
 from cosync.secrets import get_secrets
 from cosync.settings import get_settings
@@ -89,27 +90,6 @@ def issuer_for(app_id: str) -> str:
     return f"{get_settings().public_base_url}/api/apps/{app_id}"
 
 
-def _get_path(data: dict[str, Any], path: str) -> Any:
-    value: Any = data
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    parts = path.split(".")
-    target = data
-    for part in parts[:-1]:
-        child = target.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            target[part] = child
-        target = child
-    target[parts[-1]] = value
-
-
 def is_anonymous_handle(handle: str) -> bool:
     return handle.startswith("ANON_")
 
@@ -141,13 +121,13 @@ def user_jwt_claims(user: dict[str, Any], app: dict[str, Any], now: float) -> di
         if not isinstance(path, str) or not path:
             continue
         if field.get("fieldName") == "email":
-            _set_path(metadata, path, handle)
+            set_path(metadata, path, handle)
             claims.pop("email", None)
-        value = f"ANON_{field.get('fieldName')}" if anonymous else _get_path(metadata, path)
+        value = f"ANON_{field.get('fieldName')}" if anonymous else get_path(metadata, path)
         if field.get("required") and not value:
             return None
         if value:
-            _set_path(metadata, path, value)
+            set_path(metadata, path, value)
 
     if user.get("userName") and app.get("userNamesEnabled"):
         claims["userName"] = user["userName"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from cosync import errors
 from cosync.crypto import is_valid_password_digest
+from cosync.dotpath import get_path, set_path
 from cosync.errors import ApiError
 from cosync.locales import LOCALE_CODES
 
@@ -85,22 +86,6 @@ def parse_locale(body: dict[str, Any], allowed: list[str]) -> str:
     return locale
 
 
-def _get_path(data: dict[str, Any], path: str) -> Any:
-    value: Any = data
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    parts = path.split(".")
-    for part in parts[:-1]:
-        data = data.setdefault(part, {})
-    data[parts[-1]] = value
-
-
 def parse_metadata(body: dict[str, Any], fields: list[dict[str, Any]]) -> dict[str, Any]:
     """Validate request `metaData` against the app's field definitions.
 
@@ -130,12 +115,12 @@ def parse_metadata(body: dict[str, Any], fields: list[dict[str, Any]]) -> dict[s
         path = field.get("path")
         if not isinstance(path, str) or not path:
             continue
-        value = _get_path(data, path)
+        value = get_path(data, path)
         if value is None:
             if field.get("required"):
                 raise ApiError(errors.INVALID_METADATA, f"metaData field {path} is required")
             continue
         if not isinstance(value, str) or len(value) > MAX_METADATA_VALUE_LENGTH:
             raise ApiError(errors.INVALID_METADATA, f"metaData field {path} must be a short string")
-        _set_path(result, path, value.strip())
+        set_path(result, path, value.strip())
     return result
