@@ -89,7 +89,7 @@ def _decode_base64(text: str, context: str) -> bytes:
 
 def _decrypt_legacy_ctr(secret: str, stored: str, context: str) -> str:
     # The reference format has no authentication tag, so a wrong key yields garbage instead of an
-    # error; invalid UTF-8 is the only sign of it that can be detected here.
+    # error. Invalid UTF-8 is the only sign of a wrong key that can be detected here.
     raw = _decode_base64(stored, context)
     if len(raw) < 17:
         raise DecryptionError(f"stored value for {context} is too short to be encrypted")

@@ -1,7 +1,7 @@
 """The process-wide MongoDB client, collection handles and index creation.
 
 One `MongoClient` serves every invocation in a worker process: it is created on first use and
-holds its own connection pool. Collection and field names are those of CosyncJWT, so this server
+keeps its own connection pool. Collection and field names are those of CosyncJWT, so this server
 can run on an existing CosyncJWT database.
 """
 
@@ -117,7 +117,7 @@ def ensure_indexes(database: Database) -> None:
                 [("expiresAt", 1)], expireAfterSeconds=grace_seconds, name="expiresAt_ttl"
             )
         except OperationFailure as error:
-            # FerretDB 1.x answers "not implemented"; the purge timer removes the records instead.
+            # FerretDB 1.x returns "not implemented", so the purge timer removes the records instead.
             log.warning("no TTL index on %s (%s); the purge timer removes expired records", name, error)
 
 

@@ -3,7 +3,7 @@
 A route function calls `respond(req, context, action, work)`: the request is parsed into a
 `Call`, `work(call)` runs the service, and its result (an object, `True`, or a ready response)
 or the `ApiError` it raised becomes the response. Anything else raised is logged with the
-invocation id and answered with code 500, so a bug never takes the worker down.
+invocation id and returned as code 500, so a bug never takes the worker down.
 """
 
 from __future__ import annotations
@@ -24,10 +24,6 @@ from cosync.auth import ANONYMOUS, Caller, resolve_caller
 from cosync.tokens import SCOPE_APP, SCOPE_SERVER, SCOPE_USER
 
 log = logging.getLogger(__name__)
-
-JSON_TYPE = "application/json; charset=utf-8"
-HTML_TYPE = "text/html; charset=utf-8"
-
 
 
 
@@ -59,7 +55,7 @@ class Call:
         return self.caller.app_id
 
     def require_server(self) -> None:
-        """Raise INVALID_ADMIN_TOKEN (HTTP 401) unless the caller holds the server secret."""
+        """Raise INVALID_ADMIN_TOKEN (HTTP 401) unless the caller presents the server secret."""
         if self.caller.scope != SCOPE_SERVER:
             raise ApiError(errors.INVALID_ADMIN_TOKEN, "route needs the server secret", status=401)
 
@@ -135,22 +131,9 @@ def json_response(value: Any, status: int = 200, headers: dict[str, str] | None 
 
 
 def true_response() -> func.HttpResponse:
-    """The acknowledgement body: exactly the four characters `true` (the Swift SDK compares text)."""
+    """Return the acknowledgement body, exactly the four characters `true`, because the Swift SDK
+    compares the body text."""
     return func.HttpResponse("true", status_code=200, mimetype="application/json", charset="utf-8")
-
-
-def html_response(html: str, status: int = 200) -> func.HttpResponse:
-    return func.HttpResponse(
-        html,
-        status_code=status,
-        headers={
-            "Cache-Control": "no-store",
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-            "X-Content-Type-Options": "nosniff",
-        },
-        mimetype="text/html",
-        charset="utf-8",
-    )
 
 
 def error_response(error: ApiError) -> func.HttpResponse:
@@ -169,27 +152,27 @@ def respond(
 ) -> func.HttpResponse:
     """Parse `request`, run `work`, and turn its result or error into the response."""
     invocation_id = _invocation_id(context)
+    call = Call(
+        request=request,
+        body={},
+        caller=ANONYMOUS,
+        client_ip=client_address(request),
+        invocation_id=invocation_id,
+        query=dict(request.params),
+    )
     try:
-        call = Call(
-            request=request,
-            body={},
-            caller=ANONYMOUS,
-            client_ip=client_address(request),
-            invocation_id=invocation_id,
-            query=dict(request.params),
-        )
         call.caller = resolve_caller(request.headers, request.params)
         if request.method.upper() not in ("GET", "HEAD", "DELETE"):
             call.body = parse_body(request)
         result = work(call)
     except ApiError as error:
         log.info(
-            "%s failed with code %s: %s [invocation %s]",
-            action, error.error.code, error.detail or error.error.message, invocation_id,
+            "%s failed with code %s: %s [app %s, invocation %s]",
+            action, error.error.code, error.detail or error.error.message, call.caller.app_id or "-", invocation_id,
         )
         return error_response(error)
     except MissingSecretError:
-        log.exception("%s failed: server secrets are not configured [invocation %s]", action, invocation_id)
+        log.exception("%s failed: a server secret is missing [invocation %s]", action, invocation_id)
         return error_response(ApiError(errors.INTERNAL_SERVER_ERROR))
     except Exception:
         log.exception("%s failed with an unexpected error [invocation %s]", action, invocation_id)

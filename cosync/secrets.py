@@ -211,14 +211,14 @@ def write_secret_files(directory: Path, values: dict[str, str]) -> None:
 
 
 def create_local_secrets(directory: Path) -> bool:
-    """Create the local development store unless it already holds the required secrets."""
+    """Create the local development store unless it already contains the required secrets."""
     source = LocalSource(directory)
     present = [name for name in REQUIRED_SECRETS if source.get(name) is not None]
     if len(present) == len(REQUIRED_SECRETS):
         return False
     if present:
         raise MissingSecretError(
-            f"{source.description} holds only {', '.join(present)}; "
+            f"{source.description} contains only {', '.join(present)}; "
             "restore the missing files or remove the directory to start afresh"
         )
     write_secret_files(directory, generate_server_secrets())

@@ -56,7 +56,7 @@ def run_init(args: argparse.Namespace) -> int:
     elif args.if_missing:
         print(f"local development secrets already exist in {directory}/")
     else:
-        raise CommandError(f"{directory}/ already holds secrets; remove it first to create new ones")
+        raise CommandError(f"{directory}/ already contains secrets; remove it first to create new ones")
     return 0
 
 

@@ -158,7 +158,7 @@ def validate_app_name(name: Any) -> str:
 def create_app(name: Any, jwt_enabled: Any = False) -> dict[str, Any]:
     """Create an app with its key pair, tokens and default e-mail templates.
 
-    Everything is stored before the answer is returned, so a client never sees an app id that
+    Everything is stored before the response is returned, so a client never sees an app id that
     does not exist yet.
     """
     name = validate_app_name(name)
