@@ -16,7 +16,8 @@ MAX_HANDLE_LENGTH = 254
 MAX_METADATA_VALUE_LENGTH = 1000
 # An address with one `@`, no whitespace or control characters, and a dot in the domain.
 EMAIL_PATTERN = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f.]+")
-CODE_PATTERN = re.compile(r"\d{1,10}")
+# ASCII digits only: `\d` also matches digits of other scripts, which int() would accept.
+CODE_PATTERN = re.compile(r"[0-9]{1,10}")
 
 
 def require_text(body: dict[str, Any], name: str) -> str:
