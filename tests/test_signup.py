@@ -282,3 +282,16 @@ def test_signup_flow_none_creates_user_at_once(api, new_app, database):
     assert set(body) == {"jwt", "access-token", "code"}
     assert isinstance(body["code"], int)
     assert database[db.USERS].count_documents({"appId": app["appId"], "handle": "now@example.com"}) == 1
+
+
+def test_signup_mail_escapes_placeholders(api, new_app, database):
+    app = new_app()
+    database[db.APPS].update_one({"appId": app["appId"]}, {"$set": {"name": "Fish & <Chips>"}})
+    handle = "o'brien<b>@example.com"
+    assert _signup(api, app, handle=handle, password=digest("pw")).content == b"true"
+
+    message = read_outbox()[-1]
+    assert "Hello o&#x27;brien&lt;b&gt;@example.com," in message["html"]
+    assert "Enter this code in Fish &amp; &lt;Chips&gt; to confirm" in message["html"]
+    assert "<b>" not in message["html"]
+    assert message["subject"] == "Confirm your e-mail address for Fish & <Chips>"
