@@ -89,6 +89,10 @@ def _parse_json_object(text: str) -> dict[str, Any]:
         value = json.loads(text)
     except ValueError:
         raise ApiError(errors.INVALID_DATA, "body is not valid JSON") from None
+    except RecursionError:
+        # The json module recurses once per nesting level, and 100 KiB of brackets exceeds
+        # Python's recursion limit.
+        raise ApiError(errors.INVALID_DATA, "JSON body is nested too deeply") from None
     if not isinstance(value, dict):
         raise ApiError(errors.INVALID_DATA, "JSON body is not an object")
     return value
