@@ -43,8 +43,8 @@ $(CHECKOV_VENV)/.installed: requirements-infra.txt
 
 # Static checks of the Bicep templates; fails on any failed check or any file checkov cannot
 # parse. checkov stays offline: --skip-download keeps it from fetching guidelines and
-# policies from its vendor's platform, BC_SKIP_MAPPING=TRUE does the same for its check-id
-# mapping, and CKV_SKIP_PACKAGE_UPDATE_CHECK=true stops its look-up of newer releases.
+# policies from its vendor's platform (BC_SKIP_MAPPING=TRUE sets the same switch in checkov
+# 3.3), and CKV_SKIP_PACKAGE_UPDATE_CHECK=true stops its release look-up on PyPI at start.
 infra-check: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 	CKV_SKIP_PACKAGE_UPDATE_CHECK=true BC_SKIP_MAPPING=TRUE CKV_PARSE_ERROR_FAIL=true \
 		$(CHECKOV_VENV)/bin/checkov --directory infra --framework bicep --skip-download --compact --quiet

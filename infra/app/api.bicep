@@ -178,6 +178,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
 
     // Settings that cosync/settings.py reads.
+    // NOTE: the vault firewall admits only the integration subnet, so the platform must resolve
+    // this reference through the subnet; that path has not been tried on a live deployment.
     MONGODB_URI: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/mongodb-uri/)'
     MONGODB_DATABASE: mongodbDatabase
     KEY_VAULT_URL: keyVaultUri
