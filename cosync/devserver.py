@@ -82,6 +82,16 @@ def collect_routes(app: func.FunctionApp) -> list[Route]:
     return routes
 
 
+def _content_length(value: str | None) -> int | None:
+    """Return the declared body length, 0 when absent, or None when it is not a decimal count."""
+    text = (value or "").strip()
+    if not text:
+        return 0
+    if not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
 def normalise_path(path: str) -> str:
     return re.sub(r"/{2,}", "/", path) or "/"
 
@@ -116,7 +126,12 @@ class FunctionRequestHandler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         split = urlsplit(self.path)
         path = normalise_path(split.path)
-        length = int(self.headers.get("Content-Length") or 0)
+        length = _content_length(self.headers.get("Content-Length"))
+        if length is None:
+            self._send_json(400, b'{"code":602,"message":"invalid data"}')
+            self.close_connection = True
+            self._log(path, 400, started)
+            return
         if length > MAX_REQUEST_BYTES:
             self._send_json(413, b'{"code":602,"message":"invalid data"}')
             self.close_connection = True
