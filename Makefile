@@ -50,4 +50,4 @@ infra-check: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 		$(CHECKOV_VENV)/bin/checkov --directory infra --framework bicep --skip-download --compact --quiet
 
 clean:
-	rm -rf $(VENV) .data
+	rm -rf $(VENV) .venv-checkov .data

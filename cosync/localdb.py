@@ -74,6 +74,7 @@ def start(data_dir: Path, port: int | None = None) -> LocalDatabase:
         "--handler=sqlite",
         f"--sqlite-url=file:{data_dir.resolve()}/",
         f"--listen-addr=127.0.0.1:{port}",
+        f"--state-dir={data_dir.resolve()}",
         "--debug-addr=-",
         "--telemetry=disable",
         "--log-level=error",

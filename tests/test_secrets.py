@@ -336,7 +336,7 @@ def test_create_local_secrets_half_filled(tmp_path: Path) -> None:
         create_local_secrets(directory)
 
     assert str(caught.value) == (
-        f"local secret directory {directory} holds only server-private-key, "
+        f"local secret directory {directory} contains only server-private-key, "
         "server-key-passphrase; restore the missing files or remove the directory to start afresh"
     )
     assert not (directory / "encryption-key").exists()
