@@ -97,44 +97,47 @@ def is_anonymous_handle(handle: str) -> bool:
 def user_jwt_claims(user: dict[str, Any], app: dict[str, Any], now: float) -> dict[str, Any] | None:
     """Build the user JWT claims as CosyncJWT does, or None when required metadata is missing.
 
-    Differences from the reference server: metadata can never set a registered claim, and an
-    anonymous user's claims come from placeholders only.
+    Differences from the reference server: metadata can never set a registered claim, `email`
+    or `userName`, and an anonymous user's claims come from placeholders only.
     """
     handle = user["handle"]
     anonymous = is_anonymous_handle(handle)
-    # The schema default is 24 hours; a stored 0 means one hour, as in the reference server.
-    hours = app.get("userJWTExpiration")
-    hours = 24 if hours is None else (hours or 1)
-    claims: dict[str, Any] = {
-        "aud": app.get("realmAppId") or "none",
-        "sub": handle,
-        "exp": int(now + float(hours) * 3600),
-        "iss": issuer_for(app["appId"]),
-    }
-    if app.get("metaDataEmail"):
-        claims["email"] = handle
-
     stored = user.get("metaData")
     metadata: dict[str, Any] = {} if anonymous or not isinstance(stored, dict) else copy.deepcopy(stored)
+    email_field_path = None
     for field in app.get("metaData") or []:
         path = field.get("path")
         if not isinstance(path, str) or not path:
             continue
         if field.get("fieldName") == "email":
             set_path(metadata, path, handle)
-            claims.pop("email", None)
+            email_field_path = path
         value = f"ANON_{field.get('fieldName')}" if anonymous else get_path(metadata, path)
         if field.get("required") and not value:
             return None
         if value:
             set_path(metadata, path, value)
 
+    protected = REGISTERED_CLAIMS | {"userName"} | ({"email"} if app.get("metaDataEmail") else set())
+    claims = {key: value for key, value in metadata.items() if key not in protected}
+    # A declared e-mail field carries the handle at its own path instead of the `email` claim.
+    if app.get("metaDataEmail") and email_field_path is None:
+        claims["email"] = handle
+    elif email_field_path == "email":
+        claims["email"] = metadata["email"]
+
+    # The schema default is 24 hours; a stored 0 means one hour, as in the reference server.
+    hours = app.get("userJWTExpiration")
+    hours = 24 if hours is None else (hours or 1)
+    claims.update({
+        "aud": app.get("realmAppId") or "none",
+        "sub": handle,
+        "exp": int(now + float(hours) * 3600),
+        "iss": issuer_for(app["appId"]),
+        "iat": int(now),
+    })
     if user.get("userName") and app.get("userNamesEnabled"):
         claims["userName"] = user["userName"]
-    for key, value in metadata.items():
-        if key not in REGISTERED_CLAIMS:
-            claims[key] = value
-    claims["iat"] = int(now)
     return claims
 
 

@@ -246,3 +246,28 @@ def test_issue_without_required_metadata_gives_none(app_key_pair):
     app = make_app(metaData=[{"fieldName": "name", "path": "name", "required": True}])
 
     assert issue_user_jwt(make_user(metaData={}), app, key) is None
+
+
+def test_metadata_cannot_replace_email_or_user_name_claims():
+    app = {
+        "appId": "a" * 32,
+        "metaDataEmail": True,
+        "userNamesEnabled": True,
+        "metaData": [{"path": "email", "fieldName": "contact", "required": False}],
+    }
+    user = {"handle": "real@example.com", "userName": "real", "metaData": {"email": "boss@example.com", "userName": "boss"}}
+
+    claims = user_jwt_claims(user, app, 1_000_000)
+
+    assert claims["email"] == "real@example.com"
+    assert claims["userName"] == "real"
+
+
+def test_declared_email_field_carries_handle():
+    app = {"appId": "a" * 32, "metaDataEmail": True, "metaData": [{"path": "profile.mail", "fieldName": "email"}]}
+    user = {"handle": "real@example.com", "metaData": {"email": "boss@example.com"}}
+
+    claims = user_jwt_claims(user, app, 1_000_000)
+
+    assert claims["profile"] == {"mail": "real@example.com"}
+    assert "email" not in claims
