@@ -104,7 +104,7 @@ def parse_metadata(body: dict[str, Any], fields: list[dict[str, Any]]) -> dict[s
     elif isinstance(raw, str):
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ApiError(errors.INVALID_METADATA, "metaData is not valid JSON") from None
     else:
         raise ApiError(errors.INVALID_METADATA, "metaData must be a JSON object")

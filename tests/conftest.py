@@ -93,11 +93,9 @@ def database(environment: dict[str, str]):
     return db.get_database()
 
 
-@pytest.fixture(scope="session")
-def api_server(server_environment: dict[str, str]) -> Iterator[str]:
-    """The function app served over real HTTP by the development server on 127.0.0.1."""
+def serve_in_thread(app) -> Iterator[str]:
+    """Serve a FunctionApp with the development server on a free 127.0.0.1 port; yield its URL."""
     from cosync.devserver import FunctionHttpServer
-    from function_app import app
 
     server = FunctionHttpServer(("127.0.0.1", 0), app)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -107,6 +105,14 @@ def api_server(server_environment: dict[str, str]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def api_server(server_environment: dict[str, str]) -> Iterator[str]:
+    """The function app served over real HTTP by the development server on 127.0.0.1."""
+    from function_app import app
+
+    yield from serve_in_thread(app)
 
 
 class Api:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from typing import Iterator
 
 import azure.functions as func
 import pytest
 import requests
 
-from conftest import reset_caches
-from cosync.devserver import FunctionHttpServer
+from conftest import reset_caches, serve_in_thread
 from flows import digest, error
 
 ROUTE_NOT_FOUND = error(404, "route not found")
@@ -176,14 +174,7 @@ def echo(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 
 @pytest.fixture(scope="module")
 def probe_server() -> Iterator[str]:
-    server = FunctionHttpServer(("127.0.0.1", 0), probe_app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from serve_in_thread(probe_app)
 
 
 def test_function_raising_gives_500(probe_server):

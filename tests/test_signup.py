@@ -295,3 +295,12 @@ def test_signup_mail_escapes_placeholders(api, new_app, database):
     assert "Enter this code in Fish &amp; &lt;Chips&gt; to confirm" in message["html"]
     assert "<b>" not in message["html"]
     assert message["subject"] == "Confirm your e-mail address for Fish & <Chips>"
+
+
+def test_signup_deeply_nested_metadata(api, new_app, database):
+    app = new_app(metaData=[{"id": "1", "path": "name", "fieldName": "name", "required": False, "canEdit": True}])
+    nested = "[" * 40000 + "]" * 40000
+    response = _signup(api, app, handle="deep@example.com", password=digest("pw"), metaData=nested)
+    assert response.status_code == 400
+    assert response.json() == error(604, "invalid metadata")
+    assert database[db.SIGNUPS].count_documents({"appId": app["appId"]}) == 0

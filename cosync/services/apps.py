@@ -173,13 +173,11 @@ def create_app(name: Any, jwt_enabled: Any = False) -> dict[str, Any]:
     private_key64, public_key64 = generate_app_key_pair()
     app_token = issue_app_token(app_id)
     now = utc_now()
-    document = {
-        "appId": app_id,
+    # The fields the reference server sets at creation; the response repeats them.
+    initial = {
         "name": name,
+        "appId": app_id,
         "appToken": app_token,
-        "appPublicKey": seal_app_key(secret, public_key64, app_id, "appPublicKey"),
-        "appPrivateKey": seal_app_key(secret, private_key64, app_id, "appPrivateKey"),
-        "appSecret": encrypt_field(secret, issue_app_secret(app_id), f"apps.appSecret:{app_id}"),
         "handle": "email",
         "status": "active",
         "locales": [DEFAULT_LOCALE],
@@ -188,6 +186,12 @@ def create_app(name: Any, jwt_enabled: Any = False) -> dict[str, Any]:
         "metaDataEmail": True,
         "jwtEnabled": jwt_enabled,
         "twoFactorVerification": "none",
+    }
+    document = {
+        **initial,
+        "appPublicKey": seal_app_key(secret, public_key64, app_id, "appPublicKey"),
+        "appPrivateKey": seal_app_key(secret, private_key64, app_id, "appPrivateKey"),
+        "appSecret": encrypt_field(secret, issue_app_secret(app_id), f"apps.appSecret:{app_id}"),
         "createdAt": now,
         "updatedAt": now,
     }
@@ -197,19 +201,4 @@ def create_app(name: Any, jwt_enabled: Any = False) -> dict[str, Any]:
         raise ApiError(errors.INVALID_DATA, "app id collision; try again") from None
     db.collection(db.EMAIL_TEMPLATES).insert_many(default_template_documents(app_id, DEFAULT_LOCALE, now))
 
-    return {
-        "name": name,
-        "appId": app_id,
-        "appToken": app_token,
-        "appPublicKey": public_key64,
-        "handle": "email",
-        "status": "active",
-        "locales": [DEFAULT_LOCALE],
-        "invitationEnabled": True,
-        "signupEnabled": True,
-        "metaDataEmail": True,
-        "jwtEnabled": jwt_enabled,
-        "twoFactorVerification": "none",
-        "createdAt": iso(now),
-        "updatedAt": iso(now),
-    }
+    return {**initial, "appPublicKey": public_key64, "createdAt": iso(now), "updatedAt": iso(now)}
