@@ -41,3 +41,16 @@ def test_purge_timer_removes_only_records_past_grace(database):
 
     left = sorted(document["handle"] for document in database[db.SIGNUPS].find({"appId": "purge-test"}))
     assert left == ["done@example.com", "live@example.com", "recent@example.com"]
+
+
+def test_signups_expire_by_ttl_index_or_timer(database, caplog):
+    """MongoDB gets a TTL index; FerretDB 1.x rejects it, which is logged, and the timer purges."""
+    with caplog.at_level("WARNING", logger="cosync.db"):
+        db.ensure_indexes(database)
+
+    ttl = database[db.SIGNUPS].index_information().get("expiresAt_ttl")
+    if ttl is not None:
+        assert ttl["expireAfterSeconds"] == db.EXPIRING[db.SIGNUPS]
+        assert caplog.records == []
+    else:
+        assert [record.getMessage().split(" (")[0] for record in caplog.records] == ["no TTL index on signups"]

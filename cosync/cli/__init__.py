@@ -24,7 +24,10 @@ class CommandError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cosync", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m cosync",
+        description="Cosync JWT server: operator commands and the local development server.",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
