@@ -28,10 +28,13 @@ INVITES = "invites"
 RESET_PASSWORDS = "resetpasswords"
 EMAIL_TEMPLATES = "emailtemplates"
 APP_LOGS = "applogs"
+# Collections this server adds to the CosyncJWT data model.
+SIGNUP_CODES = "signupcodes"
+COUNTERS = "counters"
 
 # Collections whose records carry `expiresAt`; `purge_expired` removes them after this many
 # seconds past expiry, so that a late caller still gets "expired" rather than "not found".
-EXPIRING = {SIGNUPS: 7 * 24 * 3600}
+EXPIRING = {SIGNUPS: 7 * 24 * 3600, SIGNUP_CODES: 7 * 24 * 3600, COUNTERS: 0}
 
 _lock = threading.Lock()
 _client: pymongo.MongoClient | None = None
@@ -103,6 +106,8 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("appId", 1), ("templateName", 1), ("locale", 1)], {"name": "appId_template_locale"}),
     ],
     APP_LOGS: [([("appId", 1), ("createdAt", -1)], {"name": "appId_createdAt"})],
+    SIGNUP_CODES: [([("appId", 1), ("handle", 1), ("createdAt", -1)], {"name": "appId_handle_createdAt"})],
+    COUNTERS: [([("key", 1)], {"name": "key"})],
 }
 
 

@@ -47,3 +47,17 @@ def register_user(api: Any, app: dict[str, Any], handle: str, password: str = "c
 
 def error(code: int, message: str) -> dict[str, Any]:
     return {"code": code, "message": message}
+
+
+def attempts_used(app: dict[str, Any], handle: str) -> int:
+    """Return how many sign-up code attempts have been counted for `handle`."""
+    from cosync import counters
+
+    return counters.count(f"signup:{app['appId']}:{handle}")
+
+
+def code_entries(database: Any, app: dict[str, Any], handle: str) -> list[dict[str, Any]]:
+    """Return the stored sign-up code entries of `handle`, oldest first."""
+    from cosync import db
+
+    return list(database[db.SIGNUP_CODES].find({"appId": app["appId"], "handle": handle}).sort("createdAt", 1))

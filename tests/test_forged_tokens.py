@@ -26,7 +26,7 @@ from cosync import db
 from cosync.keys import load_server_key, thumbprint
 from cosync.secrets import get_secrets
 from cosync.tokens import issue_app_secret, sign_with_server_key
-from flows import digest, error, register_user, sign_up
+from flows import attempts_used, code_entries, digest, error, register_user, sign_up
 
 INVALID_APP_TOKEN = error(400, "invalid app token")
 INVALID_ACCESS_TOKEN = error(405, "invalid access token")
@@ -158,7 +158,8 @@ def database_state(database, target: Target) -> dict[str, Any]:
         "users": database[db.USERS].count_documents({}),
         "signups": database[db.SIGNUPS].count_documents({}),
         "apps": database[db.APPS].count_documents({}),
-        "pending": (pending["status"], pending["failedAttempts"], pending["revision"]),
+        "pending": (pending["status"], attempts_used(target.app, target.pending_handle)),
+        "codes": len(code_entries(database, target.app, target.pending_handle)),
         "lastLogin": user["lastLogin"],
     }
 

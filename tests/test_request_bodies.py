@@ -9,7 +9,7 @@ import pytest
 
 from cosync import db
 from cosync.settings import get_settings
-from flows import digest, error, sign_up
+from flows import attempts_used, digest, error, sign_up
 
 INVALID_DATA = error(602, "invalid data")
 MISSING_PARAM = error(403, "missing parameter")
@@ -236,7 +236,7 @@ def test_complete_signup_code_types(api, new_app, database, code, expected):
     assert response.json() == expected
     record = pending_signup(database, app, "coder@example.com")
     assert record["status"] == "pending"
-    assert record["failedAttempts"] == 0
+    assert attempts_used(app, "coder@example.com") == 0
     assert database[db.USERS].count_documents({"appId": app["appId"]}) == 0
 
 
@@ -252,7 +252,7 @@ def test_complete_signup_rejects_non_ascii_digits(api, new_app, database):
 
     assert response.status_code == 400
     assert response.json() == INVALID_DATA
-    assert pending_signup(database, app, "wide@example.com")["failedAttempts"] == 0
+    assert attempts_used(app, "wide@example.com") == 0
     assert database[db.USERS].count_documents({"appId": app["appId"]}) == 0
 
 

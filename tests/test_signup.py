@@ -10,7 +10,7 @@ import jwt
 
 from cosync import db
 from cosync.mail import read_outbox
-from flows import digest, error, latest_code, register_user, sign_up
+from flows import attempts_used, code_entries, digest, error, latest_code, register_user, sign_up
 
 
 def _signup(api, app, **body):
@@ -36,8 +36,10 @@ def test_signup_emails_code_and_stores_pending_record(api, new_app, database):
     record = database[db.SIGNUPS].find_one({"appId": app["appId"], "handle": "ada@example.com"})
     assert record["status"] == "pending"
     assert code not in json.dumps(record, default=str)
-    assert len(record["codes"]) == 1
-    assert record["codes"][0]["password"].startswith("$argon2id$")
+    entries = code_entries(database, app, "ada@example.com")
+    assert len(entries) == 1
+    assert entries[0]["password"].startswith("$argon2id$")
+    assert code not in json.dumps(entries, default=str)
 
 
 def test_signup_form_body_like_swift(api, new_app):
@@ -69,7 +71,8 @@ def test_complete_signup_creates_user_and_returns_tokens(api, new_app, database)
     assert user["locale"] == "EN"
     record = database[db.SIGNUPS].find_one({"appId": app["appId"], "handle": "grace@example.com"})
     assert record["status"] == "verified"
-    assert "codes" not in record
+    assert code_entries(database, app, "grace@example.com") == []
+    assert attempts_used(app, "grace@example.com") == 0
     assert read_outbox()[-1]["subject"] == f"Welcome to {app['name']}"
 
 
@@ -224,7 +227,7 @@ def test_complete_signup_expired_code(api, new_app, database):
     handle = "late@example.com"
     code = sign_up(api, app, handle)
     past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)
-    database[db.SIGNUPS].update_one({"appId": app["appId"], "handle": handle}, {"$set": {"codes.0.expiresAt": past}})
+    database[db.SIGNUP_CODES].update_many({"appId": app["appId"], "handle": handle}, {"$set": {"expiresAt": past}})
     response = _complete(api, app, handle=handle, code=code)
     assert response.json() == error(411, "signup code expired.")
     assert database[db.USERS].count_documents({"appId": app["appId"]}) == 0
@@ -304,3 +307,31 @@ def test_signup_deeply_nested_metadata(api, new_app, database):
     assert response.status_code == 400
     assert response.json() == error(604, "invalid metadata")
     assert database[db.SIGNUPS].count_documents({"appId": app["appId"]}) == 0
+
+
+def test_parallel_wrong_codes_never_exceed_limit(api, new_app):
+    app = new_app()
+    handle = "parallel@example.com"
+    code = sign_up(api, app, handle)
+    wrong = "100000" if code != "100000" else "100001"
+    with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+        responses = list(pool.map(lambda _: _complete(api, app, handle=handle, code=wrong), range(24)))
+
+    bodies = [response.json() for response in responses]
+    assert bodies.count(error(602, "invalid data")) == 5
+    assert bodies.count(error(411, "signup code expired.")) == 19
+    assert attempts_used(app, handle) == 5
+
+
+def test_parallel_signups_keep_every_mailed_code(api, new_app, database):
+    app = new_app()
+    handle = "double@example.com"
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        responses = list(pool.map(lambda _: _signup(api, app, handle=handle, password=digest("pw")), range(3)))
+
+    assert [response.content for response in responses] == [b"true"] * 3
+    assert len(code_entries(database, app, handle)) == 3
+    mailed = [message for message in read_outbox() if message["to"] == handle]
+    assert len(mailed) == 3
+    assert database[db.SIGNUPS].count_documents({"appId": app["appId"], "handle": handle}) == 1
+    assert _complete(api, app, handle=handle, code=latest_code(handle)).status_code == 200

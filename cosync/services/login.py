@@ -14,6 +14,7 @@ from cosync.crypto import burn_password_check, hash_password, verify_password
 from cosync.errors import ApiError
 from cosync.services.apps import check_app_active, load_app, setting, signing_key, utc_now
 from cosync.services.sessions import issue_session
+from cosync.services.signup import pending_entries
 from cosync.validation import normalise_handle, require_text
 
 
@@ -55,16 +56,17 @@ def login(app_id: str, body: dict[str, Any]) -> dict[str, str]:
 
 
 def _reject_unknown_user(app: dict[str, Any], identifier: str, password: str, by_user_name: bool) -> None:
-    """Raise ACCOUNT_IS_NOT_VERIFIED for the owner of a pending sign-up, else INVALID_CREDENTIALS."""
+    """Raise ACCOUNT_IS_NOT_VERIFIED for the owner of a pending sign-up, else INVALID_CREDENTIALS.
+
+    Only the newest pending entry is checked, so this costs one password verification, the
+    same as a login to an existing account.
+    """
+    newest = None
     if not by_user_name and setting(app, "signupFlow") != "none":
-        pending = db.collection(db.SIGNUPS).find_one(
-            {"appId": app["appId"], "handle": identifier, "status": "pending"}, {"codes.password": 1}
-        )
-        hashes = [entry.get("password") for entry in (pending or {}).get("codes") or [] if isinstance(entry, dict)]
-        if hashes:
-            for stored in hashes:
-                if verify_password(password, stored)[0]:
-                    raise ApiError(errors.ACCOUNT_IS_NOT_VERIFIED, "sign-up not completed")
-            raise ApiError(errors.INVALID_CREDENTIALS, "wrong password for pending sign-up")
-    burn_password_check()
-    raise ApiError(errors.INVALID_CREDENTIALS, "no such account")
+        entries = pending_entries(app["appId"], identifier, {"password": 1})
+        newest = entries[0].get("password") if entries else None
+    if newest and verify_password(password, newest)[0]:
+        raise ApiError(errors.ACCOUNT_IS_NOT_VERIFIED, "sign-up not completed")
+    if not newest:
+        burn_password_check()
+    raise ApiError(errors.INVALID_CREDENTIALS, "no such account or wrong password")

@@ -1,11 +1,13 @@
 """Self sign-up with e-mail verification: `signup` and `completeSignup`.
 
-A pending sign-up is one `signups` document per (app, handle). Each call to `signup` adds an
-entry holding its own code (stored as a keyed hash), password hash, metadata and expiry, so a
-repeated sign-up for someone else's address never replaces the password that the address
-owner's code unlocks. The newest `MAX_PENDING_CODES` entries are kept. Verification attempts
-are counted per document; after `MAX_FAILED_ATTEMPTS` every pending code is dead and the user
-must sign up again, which starts a new count.
+A pending sign-up is one `signups` document per (app, handle), as in CosyncJWT. Each call to
+`signup` adds its own entry to `signupcodes`: a code (stored as a keyed hash) with the password
+hash, metadata and expiry of that call. A repeated sign-up for someone else's address therefore
+never changes the password that the address owner's code unlocks. The newest
+`MAX_PENDING_CODES` entries count. Verification attempts are counted per handle; after
+`MAX_FAILED_ATTEMPTS` every pending code is dead and the user must sign up again, which starts
+a new count. Every write here is a single-document insert or update, so nothing is lost when
+requests for one handle run in parallel, also on FerretDB.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ import datetime
 import secrets
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from cosync import audit, db, errors, templates
+from cosync import audit, counters, db, errors, templates
 from cosync.crypto import codes_equal, hash_code, hash_password
 from cosync.errors import ApiError
 from cosync.mail import MailError
@@ -32,7 +33,11 @@ SIGNUP_CODE_LIFETIME = datetime.timedelta(hours=48)
 MAX_PENDING_CODES = 3
 MAX_FAILED_ATTEMPTS = 5
 CODE_PURPOSE = "signup"
-MAX_UPDATE_RETRIES = 5
+
+# Values of `signups.status`, as CosyncJWT writes them.
+PENDING = "pending"
+VERIFIED = "verified"
+ACTIVE = "active"
 
 
 def new_code() -> str:
@@ -80,55 +85,36 @@ def signup(app_id: str, body: dict[str, Any]) -> Any:
 def _add_pending_code(
     app_id: str, handle: str, code: str, password_hash: str, locale: str, metadata: dict[str, Any]
 ) -> None:
-    """Add a code entry to the handle's pending sign-up, creating or reviving the document.
-
-    FerretDB 1.x ignores `$slice` in `$push`, so the entry list is rewritten under an
-    optimistic `revision` check instead.
-    """
+    """Record a new code entry for the handle's pending sign-up, reviving a dead or old one."""
+    now = utc_now()
+    expires_at = now + SIGNUP_CODE_LIFETIME
     signups = db.collection(db.SIGNUPS)
-    secret = get_secrets().encryption_key
-    for _ in range(MAX_UPDATE_RETRIES):
-        now = utc_now()
-        entry = {
-            "codeHash": hash_code(secret, CODE_PURPOSE, app_id, handle, code),
-            "password": password_hash,
-            "locale": locale,
-            "metaData": metadata,
-            "createdAt": now,
-            "expiresAt": now + SIGNUP_CODE_LIFETIME,
-        }
-        fields = {
-            "status": "pending",
-            "locale": locale,
-            "metaData": metadata,
-            "updatedAt": now,
-            "expiresAt": entry["expiresAt"],
-        }
-        current = signups.find_one({"appId": app_id, "handle": handle})
-        if current is None:
-            try:
-                signups.insert_one({
-                    "appId": app_id, "handle": handle, "codes": [entry], "failedAttempts": 0,
-                    "revision": 1, "createdAt": now, **fields,
-                })
-                return
-            except DuplicateKeyError:
-                continue
-        revived = current.get("status") != "pending" or current.get("failedAttempts", 0) >= MAX_FAILED_ATTEMPTS
-        kept = [] if revived else [item for item in current.get("codes") or [] if isinstance(item, dict)]
-        update = {
-            **fields,
-            "codes": (kept + [entry])[-MAX_PENDING_CODES:],
-            "revision": current.get("revision", 0) + 1,
-        }
-        if revived:
-            update["failedAttempts"] = 0
-        result = signups.update_one(
-            {"_id": current["_id"], "revision": current.get("revision")}, {"$set": update, "$unset": {"code": "", "password": ""}}
-        )
-        if result.modified_count == 1:
-            return
-    raise ApiError(errors.INTERNAL_SERVER_ERROR, "sign-up record kept changing; gave up")
+    fields = {"status": PENDING, "locale": locale, "metaData": metadata, "updatedAt": now, "expiresAt": expires_at}
+    query = {"appId": app_id, "handle": handle}
+    try:
+        signups.update_one(query, {"$set": fields, "$setOnInsert": {"createdAt": now}}, upsert=True)
+    except DuplicateKeyError:
+        # A parallel request inserted the document first; update the one it created.
+        signups.update_one(query, {"$set": fields})
+
+    attempts_key = _attempts_key(app_id, handle)
+    if counters.count(attempts_key) >= MAX_FAILED_ATTEMPTS:
+        counters.clear(attempts_key)
+        db.collection(db.SIGNUP_CODES).delete_many(query)
+    db.collection(db.SIGNUP_CODES).insert_one({
+        "appId": app_id,
+        "handle": handle,
+        "codeHash": hash_code(get_secrets().encryption_key, CODE_PURPOSE, app_id, handle, code),
+        "password": password_hash,
+        "locale": locale,
+        "metaData": metadata,
+        "createdAt": now,
+        "expiresAt": expires_at,
+    })
+
+
+def _attempts_key(app_id: str, handle: str) -> str:
+    return f"{CODE_PURPOSE}:{app_id}:{handle}"
 
 
 def _signup_without_verification(
@@ -140,9 +126,9 @@ def _signup_without_verification(
     _insert_user(user)
     db.collection(db.SIGNUPS).update_one(
         {"appId": app["appId"], "handle": handle},
-        {"$set": {"status": "active", "locale": locale, "metaData": metadata, "updatedAt": user["createdAt"]},
+        {"$set": {"status": ACTIVE, "locale": locale, "metaData": metadata, "updatedAt": user["createdAt"]},
          "$setOnInsert": {"createdAt": user["createdAt"]},
-         "$unset": {"codes": "", "code": "", "password": "", "expiresAt": ""}},
+         "$unset": {"code": "", "password": "", "expiresAt": ""}},
         upsert=True,
     )
     session = issue_session(user, app, signing_key(app))
@@ -186,9 +172,8 @@ def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
     handle = require_email_handle(body)
     code = require_code(body)
 
-    signups = db.collection(db.SIGNUPS)
-    record = _take_attempt(app_id, handle)
-    entry = _matching_entry(record, app_id, handle, code)
+    _take_attempt(app_id, handle)
+    entry = _matching_entry(app_id, handle, code)
     if entry is None:
         audit.record(app_id, "completeSignup", "error", handle, code=errors.INVALID_DATA.code)
         raise ApiError(errors.INVALID_DATA, "wrong sign-up code")
@@ -200,52 +185,49 @@ def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
     if user_jwt_claims(user, app, 0) is None:
         raise ApiError(errors.INVALID_DATA, "user metadata lacks a required JWT field")
     _insert_user(user)
-    signups.update_one(
-        {"_id": record["_id"]},
-        {"$set": {"status": "verified", "locale": locale, "metaData": user["metaData"], "updatedAt": user["createdAt"]},
-         "$unset": {"codes": "", "expiresAt": ""}},
+    query = {"appId": app_id, "handle": handle}
+    db.collection(db.SIGNUPS).update_one(
+        query,
+        {"$set": {"status": VERIFIED, "locale": locale, "metaData": user["metaData"], "updatedAt": user["createdAt"]},
+         "$unset": {"expiresAt": ""}},
     )
+    db.collection(db.SIGNUP_CODES).delete_many(query)
+    counters.clear(_attempts_key(app_id, handle))
     session = issue_session(user, app, signing_key(app))
     send_template_or_log(app, templates.SIGN_UP_SUCCESS, handle, locale, {"HANDLE": handle})
     audit.record(app_id, "completeSignup", "success", handle)
     return session
 
 
-def _take_attempt(app_id: str, handle: str) -> dict[str, Any]:
-    """Count one verification attempt on the pending sign-up and return it.
+def _take_attempt(app_id: str, handle: str) -> None:
+    """Count one verification attempt on the handle's pending sign-up.
 
-    The counter is raised before the code is compared, in one atomic update, so parallel
-    guesses cannot exceed the limit.
+    The attempt is counted before the code is compared, so parallel guesses cannot exceed the
+    limit: each one must first win a counter slot.
     """
-    signups = db.collection(db.SIGNUPS)
-    record = signups.find_one_and_update(
-        {
-            "appId": app_id,
-            "handle": handle,
-            "status": "pending",
-            "$or": [{"failedAttempts": {"$lt": MAX_FAILED_ATTEMPTS}}, {"failedAttempts": {"$exists": False}}],
-        },
-        {"$inc": {"failedAttempts": 1}},
-        return_document=ReturnDocument.AFTER,
-    )
-    if record is not None:
-        return record
-    current = signups.find_one({"appId": app_id, "handle": handle}, {"status": 1})
-    if current is None:
+    record = db.collection(db.SIGNUPS).find_one({"appId": app_id, "handle": handle}, {"status": 1})
+    if record is None:
         raise ApiError(errors.INVALID_DATA, "no pending sign-up for this handle")
-    if current.get("status") == "verified":
+    if record.get("status") == VERIFIED:
         raise ApiError(errors.HANDLE_ALREADY_REGISTERED, "sign-up already completed")
-    if current.get("status") == "pending":
+    if record.get("status") != PENDING:
+        raise ApiError(errors.INVALID_DATA, f"sign-up status is {record.get('status')!r}")
+    expires_at = utc_now() + SIGNUP_CODE_LIFETIME
+    if not counters.claim(_attempts_key(app_id, handle), MAX_FAILED_ATTEMPTS, expires_at):
         raise ApiError(errors.SIGNUP_CODE_EXPRIRED, "too many wrong codes; sign up again")
-    raise ApiError(errors.INVALID_DATA, f"sign-up status is {current.get('status')!r}")
 
 
-def _matching_entry(record: dict[str, Any], app_id: str, handle: str, code: str) -> dict[str, Any] | None:
+def pending_entries(app_id: str, handle: str, projection: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """Return the code entries that still count for a pending sign-up, newest first."""
+    cursor = db.collection(db.SIGNUP_CODES).find({"appId": app_id, "handle": handle}, projection)
+    return list(cursor.sort("createdAt", -1).limit(MAX_PENDING_CODES))
+
+
+def _matching_entry(app_id: str, handle: str, code: str) -> dict[str, Any] | None:
     expected = hash_code(get_secrets().encryption_key, CODE_PURPOSE, app_id, handle, code)
     match = None
     # Compare with every entry, so the time taken does not depend on which one matches.
-    for entry in record.get("codes") or []:
-        if isinstance(entry, dict) and isinstance(entry.get("codeHash"), str):
-            if codes_equal(entry["codeHash"], expected):
-                match = entry
+    for entry in pending_entries(app_id, handle):
+        if isinstance(entry.get("codeHash"), str) and codes_equal(entry["codeHash"], expected):
+            match = entry
     return match
