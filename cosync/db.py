@@ -91,7 +91,7 @@ def reset_client() -> None:
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     APPS: [
         ([("appId", 1)], {"unique": True, "name": "appId_unique"}),
-        ([("name", 1)], {"name": "name"}),
+        ([("name", 1)], {"unique": True, "name": "name_unique"}),
     ],
     USERS: [
         ([("appId", 1), ("handle", 1)], {"unique": True, "name": "appId_handle_unique"}),
@@ -115,7 +115,18 @@ def ensure_indexes(database: Database) -> None:
     """Create the indexes; safe to repeat. TTL indexes are skipped where the server lacks them."""
     for name, specs in INDEXES.items():
         for keys, options in specs:
-            database[name].create_index(keys, **options)
+            try:
+                database[name].create_index(keys, **options)
+            except OperationFailure as error:
+                if not options.get("unique"):
+                    raise
+                # A database written by the reference server can hold duplicates. Serving goes
+                # on without the index, so the duplicates must be resolved by the operator.
+                log.error(
+                    "unique index %s on %s not created, so uniqueness is not enforced: %s; "
+                    "remove the duplicate documents and restart",
+                    options["name"], name, error,
+                )
     for name, grace_seconds in EXPIRING.items():
         try:
             database[name].create_index(

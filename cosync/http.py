@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import unquote
 
@@ -32,9 +32,7 @@ class Call:
     request: func.HttpRequest
     body: dict[str, Any]
     caller: Caller
-    client_ip: str
     invocation_id: str
-    query: dict[str, str] = field(default_factory=dict)
 
     def require_app(self) -> str:
         """Return the app id of an app-token caller; raise INVALID_APP_TOKEN otherwise."""
@@ -42,10 +40,10 @@ class Call:
             raise ApiError(errors.INVALID_APP_TOKEN, "route needs an app token")
         return self.caller.app_id
 
-    def require_user(self) -> Caller:
-        """Return an access-token caller; raise INVALID_ACCESS_TOKEN otherwise."""
+    def require_user(self, missing: errors.ErrorCode = errors.INVALID_ACCESS_TOKEN) -> Caller:
+        """Return an access-token caller; raise `missing` otherwise."""
         if self.caller.scope != SCOPE_USER or not self.caller.handle or not self.caller.app_id:
-            raise ApiError(errors.INVALID_ACCESS_TOKEN, "route needs an access token")
+            raise ApiError(missing, "route needs an access token")
         return self.caller
 
     def require_app_id(self, missing: errors.ErrorCode = errors.INVALID_APP_TOKEN) -> str:
@@ -104,24 +102,17 @@ def parse_form(text: str) -> dict[str, Any]:
         if not pair:
             continue
         name, _, value = pair.partition("=")
-        name = unquote(name.replace("+", " "))
-        value = unquote(value.replace("+", " "))
+        try:
+            name = unquote(name.replace("+", " "), errors="strict")
+            value = unquote(value.replace("+", " "), errors="strict")
+        except UnicodeDecodeError:
+            raise ApiError(errors.INVALID_DATA, "form field is not UTF-8 after percent-decoding") from None
         if name in result:
             previous = result[name]
             result[name] = (previous if isinstance(previous, list) else [previous]) + [value]
         else:
             result[name] = value
     return result
-
-
-def client_address(request: func.HttpRequest) -> str:
-    # Azure Functions (and the development server) put the client in X-Forwarded-For; the
-    # first entry is the original client, possibly with a port.
-    forwarded = request.headers.get("x-forwarded-for", "")
-    first = forwarded.split(",")[0].strip()
-    if first.count(":") == 1:
-        first = first.split(":")[0]
-    return first or "unknown"
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -160,9 +151,7 @@ def respond(
         request=request,
         body={},
         caller=ANONYMOUS,
-        client_ip=client_address(request),
         invocation_id=invocation_id,
-        query=dict(request.params),
     )
     try:
         call.caller = resolve_caller(request.headers, request.params)

@@ -123,5 +123,8 @@ def parse_metadata(body: dict[str, Any], fields: list[dict[str, Any]]) -> dict[s
             continue
         if not isinstance(value, str) or len(value) > MAX_METADATA_VALUE_LENGTH:
             raise ApiError(errors.INVALID_METADATA, f"metaData field {path} must be a short string")
-        set_path(result, path, value.strip())
+        value = value.strip()
+        if not value and field.get("required"):
+            raise ApiError(errors.INVALID_METADATA, f"metaData field {path} is required")
+        set_path(result, path, value)
     return result

@@ -95,3 +95,23 @@ def test_read_app_errors(api, new_app, server_secret):
     as_user = api.get(f"/api/app/appId/{app['appId']}", headers={"access-token": session["access-token"]})
     assert as_user.status_code == 401
     assert as_user.json() == error(400, "invalid admin token")
+
+
+def test_parallel_creates_of_one_name_make_one_app(api, server_secret, database):
+    import concurrent.futures
+
+    def create(_):
+        return api.post("/api/app", headers={"server-secret": server_secret}, json={"name": "Race app"})
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        responses = list(pool.map(create, range(4)))
+
+    assert sorted(response.status_code for response in responses) == [200, 400, 400, 400]
+    assert database[db.APPS].count_documents({"name": "Race app"}) == 1
+
+
+def test_create_app_jwt_enabled_must_be_boolean(api, server_secret):
+    headers = {"server-secret": server_secret}
+    assert api.post("/api/app", headers=headers, json={"name": "Flag app", "jwtEnabled": "yes"}).json() == error(602, "invalid data")
+    assert api.post("/api/app", headers=headers, json={"name": "Flag app", "jwtEnabled": 1}).json() == error(602, "invalid data")
+    assert api.post("/api/app", headers=headers, json={"name": "Flag app", "jwtEnabled": "true"}).json()["jwtEnabled"] is True

@@ -55,3 +55,27 @@ def test_signups_expire_by_ttl_index_or_timer(database, caplog):
     else:
         warnings = [record.getMessage().split(" (")[0] for record in caplog.records]
         assert warnings == [f"no TTL index on {name}" for name in db.EXPIRING]
+
+
+def test_duplicates_leave_unique_index_off_but_serving(environment, caplog):
+    """A database from the reference server may hold duplicates; index creation logs and goes on."""
+    import pymongo
+
+    client = pymongo.MongoClient(environment["MONGODB_URI"])
+    legacy = client[environment["MONGODB_DATABASE"] + "_legacy"]
+    try:
+        legacy[db.SIGNUPS].insert_many([
+            {"appId": "legacy", "handle": "twice@example.com", "status": "verified"},
+            {"appId": "legacy", "handle": "twice@example.com", "status": "pending"},
+        ])
+        with caplog.at_level("ERROR", logger="cosync.db"):
+            db.ensure_indexes(legacy)
+
+        errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+        assert len(errors) == 1
+        assert errors[0].startswith("unique index appId_handle_unique on signups not created")
+        assert "appId_handle_unique" not in legacy[db.SIGNUPS].index_information()
+        assert "appId_handle_unique" in legacy[db.USERS].index_information()
+    finally:
+        client.drop_database(legacy.name)
+        client.close()

@@ -178,9 +178,23 @@ def test_get_user_returns_profile(api, new_app):
 
 def test_get_user_needs_access_token(api, new_app):
     app = new_app()
-    assert api.get("/api/appuser/getUser").json() == error(405, "invalid access token")
+    assert api.get("/api/appuser/getUser").json() == error(602, "invalid data")
     with_app_token = api.get("/api/appuser/getUser", headers={"app-token": app["appToken"]})
-    assert with_app_token.json() == error(405, "invalid access token")
+    assert with_app_token.json() == error(602, "invalid data")
+    forged = api.get("/api/appuser/getUser", headers={"access-token": app["appToken"] + "x"})
+    assert forged.json() == error(405, "invalid access token")
+
+
+def test_get_user_app_status(api, new_app, database):
+    app = new_app()
+    session = register_user(api, app, "status@example.com", "pw")
+    headers = {"access-token": session["access-token"]}
+    database[db.APPS].update_one({"appId": app["appId"]}, {"$set": {"status": "inactive"}})
+    assert api.get("/api/appuser/getUser", headers=headers).json() == error(402, "app is suspended")
+    database[db.APPS].update_one({"appId": app["appId"]}, {"$set": {"status": "migrated"}})
+    assert api.get("/api/appuser/getUser", headers=headers).json() == error(413, "app is migrated")
+    database[db.APPS].delete_one({"appId": app["appId"]})
+    assert api.get("/api/appuser/getUser", headers=headers).json() == error(401, "app no longer exist")
 
 
 def test_get_user_revoked_token(api, new_app, database):

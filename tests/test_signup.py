@@ -335,3 +335,21 @@ def test_parallel_signups_keep_every_mailed_code(api, new_app, database):
     assert len(mailed) == 3
     assert database[db.SIGNUPS].count_documents({"appId": app["appId"], "handle": handle}) == 1
     assert _complete(api, app, handle=handle, code=latest_code(handle)).status_code == 200
+
+
+def test_signup_required_metadata_not_blank(api, new_app, database):
+    app = new_app(metaData=[{"id": "1", "path": "name", "fieldName": "name", "required": True, "canEdit": True}])
+    response = _signup(api, app, handle="blank@example.com", password=digest("pw"), metaData=json.dumps({"name": "   "}))
+    assert response.json() == error(604, "invalid metadata")
+    assert database[db.SIGNUPS].count_documents({"appId": app["appId"]}) == 0
+
+
+def test_signup_form_rejects_invalid_percent_encoding(api, new_app, database):
+    app = new_app()
+    response = api.post(
+        "/api/appuser/signup",
+        headers={"app-token": app["appToken"]},
+        data=f"handle=%zz%C3@example.com&password={digest('pw')}",
+    )
+    assert response.json() == error(602, "invalid data")
+    assert database[db.SIGNUPS].count_documents({"appId": app["appId"]}) == 0

@@ -6,16 +6,27 @@ Each function is named in Azure after its route, so metrics and logs read like t
 import azure.functions as func
 
 from cosync import errors
-from cosync.http import respond
+from cosync.http import Call, respond
 from cosync.services import apps, login as login_service, signup as signup_service, users
 
 bp = func.Blueprint()
 
 
+def _get_application(call: Call) -> dict:
+    # Without any token the reference server answers 602, not an authentication error.
+    return apps.application(call.require_app_id(missing=errors.INVALID_DATA))
+
+
+def _get_user(call: Call) -> dict:
+    # The reference server answers 602 when no access token gives a handle; an invalid
+    # access token is still 405.
+    return users.get_user(call.require_user(missing=errors.INVALID_DATA))
+
+
 @bp.function_name("getApplication")
 @bp.route(route="appuser/getApplication", methods=["GET"])
 def get_application(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    return respond(req, context, "getApplication", lambda call: apps.application(call.require_app_id(errors.INVALID_DATA)))
+    return respond(req, context, "getApplication", _get_application)
 
 
 @bp.function_name("signup")
@@ -27,7 +38,9 @@ def signup(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 @bp.function_name("completeSignup")
 @bp.route(route="appuser/completeSignup", methods=["POST"])
 def complete_signup(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    return respond(req, context, "completeSignup", lambda call: signup_service.complete_signup(call.require_app_id(), call.body))
+    return respond(
+        req, context, "completeSignup", lambda call: signup_service.complete_signup(call.require_app_id(), call.body)
+    )
 
 
 @bp.function_name("login")
@@ -39,4 +52,4 @@ def login(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 @bp.function_name("getUser")
 @bp.route(route="appuser/getUser", methods=["GET"])
 def get_user(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    return respond(req, context, "getUser", lambda call: users.get_user(call.require_user()))
+    return respond(req, context, "getUser", _get_user)

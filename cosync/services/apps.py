@@ -162,8 +162,10 @@ def create_app(name: Any, jwt_enabled: Any = False) -> dict[str, Any]:
     does not exist yet.
     """
     name = validate_app_name(name)
+    if jwt_enabled in ("true", "false"):
+        jwt_enabled = jwt_enabled == "true"
     if not isinstance(jwt_enabled, bool):
-        jwt_enabled = str(jwt_enabled).lower() == "true"
+        raise ApiError(errors.INVALID_DATA, "jwtEnabled must be true or false")
     apps = db.collection(db.APPS)
     if apps.find_one({"name": name}, {"_id": 1}) is not None:
         raise ApiError(errors.INVALID_DATA, f"an app named {name!r} already exists")
@@ -198,7 +200,8 @@ def create_app(name: Any, jwt_enabled: Any = False) -> dict[str, Any]:
     try:
         apps.insert_one(document)
     except DuplicateKeyError:
-        raise ApiError(errors.INVALID_DATA, "app id collision; try again") from None
+        # The unique name index decides between parallel requests for one name.
+        raise ApiError(errors.INVALID_DATA, f"an app named {name!r} already exists") from None
     db.collection(db.EMAIL_TEMPLATES).insert_many(default_template_documents(app_id, DEFAULT_LOCALE, now))
 
     return {**initial, "appPublicKey": public_key64, "createdAt": iso(now), "updatedAt": iso(now)}
