@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -96,9 +97,16 @@ def normalise_path(path: str) -> str:
     return re.sub(r"/{2,}", "/", path) or "/"
 
 
+class BodyError(Exception):
+    """The request body is malformed or too large; the message is the log detail."""
+
+
 class FunctionRequestHandler(BaseHTTPRequestHandler):
     server: "FunctionHttpServer"
     protocol_version = "HTTP/1.1"
+    # Seconds a connection may stay silent; a client that promises more body than it sends
+    # would otherwise hold its thread for ever.
+    timeout = 30
 
     def log_message(self, format: str, *args: Any) -> None:
         # Requests are logged once, with their status and duration, by `_dispatch`.
@@ -119,6 +127,9 @@ class FunctionRequestHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch()
 
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
     def do_OPTIONS(self) -> None:
         self._send(204, {**CORS_HEADERS, "Content-Length": "0"}, b"")
 
@@ -126,18 +137,15 @@ class FunctionRequestHandler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         split = urlsplit(self.path)
         path = normalise_path(split.path)
-        length = _content_length(self.headers.get("Content-Length"))
-        if length is None:
-            self._send_json(400, b'{"code":602,"message":"invalid data"}')
+        try:
+            body = self._read_body()
+        except BodyError as error:
+            status = 413 if "exceeds" in str(error) else 400
+            self._send_json(status, b'{"code":602,"message":"invalid data"}')
             self.close_connection = True
-            self._log(path, 400, started)
+            log.info("rejected request body for %s: %s", path, error)
+            self._log(path, status, started)
             return
-        if length > MAX_REQUEST_BYTES:
-            self._send_json(413, b'{"code":602,"message":"invalid data"}')
-            self.close_connection = True
-            self._log(path, 413, started)
-            return
-        body = self.rfile.read(length) if length else b""
 
         route, route_params = self._match(path)
         if route is None:
@@ -166,6 +174,40 @@ class FunctionRequestHandler(BaseHTTPRequestHandler):
         self._send_response(response)
         self._log(path, response.status_code, started)
 
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").strip().lower() == "chunked":
+            return self._read_chunked()
+        length = _content_length(self.headers.get("Content-Length"))
+        if length is None:
+            raise BodyError("invalid Content-Length")
+        if length > MAX_REQUEST_BYTES:
+            raise BodyError(f"Content-Length {length} exceeds {MAX_REQUEST_BYTES} bytes")
+        body = self.rfile.read(length) if length else b""
+        if len(body) != length:
+            raise BodyError("connection closed before the whole body arrived")
+        return body
+
+    def _read_chunked(self) -> bytes:
+        """Read a `Transfer-Encoding: chunked` body (RFC 9112 §7.1), ignoring extensions and trailers."""
+        chunks = []
+        total = 0
+        while True:
+            size_line = self.rfile.readline(1024).split(b";")[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                raise BodyError("invalid chunk size") from None
+            if size == 0:
+                break
+            total += size
+            if total > MAX_REQUEST_BYTES:
+                raise BodyError(f"chunked body exceeds {MAX_REQUEST_BYTES} bytes")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+        while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+            pass
+        return b"".join(chunks)
+
     def _match(self, path: str) -> tuple[Route | None, dict[str, str]]:
         for route in self.server.routes:
             match = route.pattern.fullmatch(path)
@@ -187,12 +229,16 @@ class FunctionRequestHandler(BaseHTTPRequestHandler):
         self._send(status, {**CORS_HEADERS, **headers}, body)
 
     def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            log.info("client closed the connection before the response was sent")
+            self.close_connection = True
 
     def _log(self, path: str, status: int, started: float) -> None:
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -201,6 +247,15 @@ class FunctionRequestHandler(BaseHTTPRequestHandler):
 
 class FunctionHttpServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A timed-out or reset connection is the client's doing; log one line, no traceback.
+        error = sys.exc_info()[1]
+        if isinstance(error, (TimeoutError, ConnectionError)):
+            log.info("connection from %s ended: %s", client_address[0], error)
+            return
+        super().handle_error(request, client_address)
 
     def __init__(self, address: tuple[str, int], app: func.FunctionApp) -> None:
         self.routes = collect_routes(app)

@@ -257,3 +257,55 @@ def test_invalid_content_length_rejected(probe_server, length):
     assert status_line == b"HTTP/1.1 400 Bad Request"
     assert rest.split(b"\r\n\r\n", 1)[1] == b'{"code":602,"message":"invalid data"}'
 
+
+
+def exchange_until_closed(base_url: str, request: bytes, shut_write: bool = False) -> bytes:
+    """Send a raw request and read until the server closes the connection."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        if shut_write:
+            connection.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+def test_chunked_body_is_decoded(api, new_app):
+    app = new_app()
+    body = json.dumps({"handle": "chunked@example.com", "password": digest("pw")}).encode()
+    half = len(body) // 2
+    chunks = b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (half, body[:half], len(body) - half, body[half:])
+    request = (
+        b"POST /api/appuser/signup HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        + f"app-token: {app['appToken']}\r\n\r\n".encode()
+        + chunks
+    )
+
+    response = exchange_until_closed(api.base_url, request)
+
+    assert response.startswith(b"HTTP/1.1 200 ")
+    assert response.endswith(b"\r\n\r\ntrue")
+
+
+def test_truncated_body_is_rejected(api, new_app):
+    app = new_app()
+    request = (
+        b"POST /api/appuser/signup HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + f"app-token: {app['appToken']}\r\nContent-Length: 100\r\n\r\n".encode()
+        + b'{"handle": "x'
+    )
+
+    response = exchange_until_closed(api.base_url, request, shut_write=True)
+
+    assert response.startswith(b"HTTP/1.1 400 ")
+    assert response.endswith(b'{"code":602,"message":"invalid data"}')
+
+
+def test_head_request_gets_json_404(api):
+    response = api.session.head(api.base_url + "/api/appuser/getApplication", timeout=10)
+
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
