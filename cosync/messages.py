@@ -8,7 +8,7 @@ from typing import Any
 from cosync import db, templates
 from cosync.crypto import decrypt_field
 from cosync.mail import Attachment, EmailMessage, MailError, send_email
-from cosync.secrets import get_secrets
+from cosync.secrets import SENDGRID_API_KEY, get_secrets
 from cosync.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,10 @@ def send_template(
     body = templates.render(template.html, values, escape=True, raw=raw)
     subject = templates.render(template.subject, {"APP_NAME": values["APP_NAME"]}, escape=False)
     api_key, sender = _api_key_and_sender(app, template)
+    if api_key is None and get_settings().key_vault_url:
+        # The outbox is for development; in Azure the instance's disk is neither durable nor a
+        # place for sign-up codes.
+        raise MailError(f"no SendGrid API key: store secret {SENDGRID_API_KEY!r} in the Key Vault")
     send_email(
         EmailMessage(
             to=to,

@@ -6,14 +6,13 @@ import base64
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from sendgrid_fake import FakeSendGrid, running_fake_sendgrid
 
 from cosync import mail
 from cosync.mail import Attachment, EmailMessage, MailError, read_outbox, send_email
@@ -21,56 +20,6 @@ from cosync.settings import get_settings
 
 API_KEY = "SG.test-key.0123456789abcdef"
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR fake image"
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-@dataclass
-class FakeSendGrid:
-    """A local stand-in for api.sendgrid.com that records requests and returns a set reply."""
-
-    url: str
-    requests: list[RecordedRequest] = field(default_factory=list)
-    status: int = 202
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=lambda: {"X-Message-Id": "test-message-id"})
-    delay_seconds: float = 0.0
-
-
-def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (name fixed by http.server)
-            length = int(self.headers.get("Content-Length", "0"))
-            fake.requests.append(
-                RecordedRequest(
-                    method="POST",
-                    path=self.path,
-                    headers=dict(self.headers.items()),
-                    body=self.rfile.read(length),
-                )
-            )
-            if fake.delay_seconds:
-                time.sleep(fake.delay_seconds)
-            self.send_response(fake.status)
-            for name, value in fake.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(fake.body)))
-            self.end_headers()
-            self.wfile.write(fake.body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # silence the per-request access log
-
-    return Handler
 
 
 @pytest.fixture(autouse=True)
@@ -88,19 +37,10 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Pa
 
 @pytest.fixture
 def sendgrid_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    fake = FakeSendGrid(url=f"http://127.0.0.1:{server.server_port}")
-    server.RequestHandlerClass = _handler_for(fake)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-
-    monkeypatch.setenv("SENDGRID_API_HOST", fake.url)
-    get_settings.cache_clear()
-    yield fake
-
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with running_fake_sendgrid() as fake:
+        monkeypatch.setenv("SENDGRID_API_HOST", fake.url)
+        get_settings.cache_clear()
+        yield fake
 
 
 def _closed_port() -> int:

@@ -84,8 +84,7 @@ def test_complete_signup_accepts_numeric_code_in_json(api, new_app):
     assert set(response.json()) == {"jwt", "access-token"}
 
 
-def test_signup_requires_app_token(api, new_app):
-    app = new_app()
+def test_signup_requires_app_token(api):
     response = api.post("/api/appuser/signup", json={"handle": "a@example.com", "password": digest("pw")})
     assert response.status_code == 400
     assert response.json() == error(400, "invalid app token")
@@ -180,7 +179,7 @@ def test_signup_again_never_replaces_pending_password(api, new_app):
     app = new_app()
     handle = "victim@example.com"
     owner_code = sign_up(api, app, handle, "owner password")
-    attacker_code = sign_up(api, app, handle, "attacker password")
+    sign_up(api, app, handle, "attacker password")
 
     assert _complete(api, app, handle=handle, code=owner_code).status_code == 200
     login = api.post(
