@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from cosync import db
+from cosync.dates import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def record(app_id: str, action: str, status: str, handle: str | None = None, log
         "status": status,
         "logType": log_type,
         "value": json.dumps({"handle": handle, **details}, default=str, separators=(",", ":")),
-        "createdAt": datetime.datetime.now(datetime.timezone.utc),
+        "createdAt": utc_now(),
     }
     if handle is not None:
         document["handle"] = handle

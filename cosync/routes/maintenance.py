@@ -5,7 +5,7 @@ import logging
 import azure.functions as func
 
 from cosync import db
-from cosync.services.apps import utc_now
+from cosync.dates import utc_now
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime
 import uuid
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
 from cosync import db, errors
+from cosync.dates import iso, utc_now
 from cosync.errors import ApiError
 from cosync.keys import generate_app_key_pair, seal_app_key, unseal_app_key
 from cosync.secrets import get_secrets
@@ -63,20 +63,6 @@ SECRET_FIELDS = frozenset({
 END_USER_HIDDEN_FIELDS = SECRET_FIELDS | {"_id", "__v", "appId", "appToken", "appPublicKey", "developerUid", "type"}
 
 ADMIN_HIDDEN_FIELDS = SECRET_FIELDS | {"_id", "__v"}
-
-
-def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def iso(value: Any) -> Any:
-    """Format a datetime as JavaScript's `toISOString` does (milliseconds, `Z`)."""
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
-        value = value.astimezone(datetime.timezone.utc)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    return value
 
 
 def load_app(app_id: str) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from typing import Any
 from cosync import audit, db, errors
 from cosync.crypto import burn_password_check, hash_password, verify_password
 from cosync.errors import ApiError
-from cosync.services.apps import check_app_active, load_app, setting, signing_key, utc_now
+from cosync.dates import utc_now
+from cosync.services.apps import check_app_active, load_app, setting, signing_key
 from cosync.services.sessions import issue_session
 from cosync.services.signup import pending_entries
 from cosync.validation import normalise_handle, require_text

@@ -24,7 +24,8 @@ from cosync.errors import ApiError
 from cosync.mail import MailError
 from cosync.messages import send_template, send_template_or_log
 from cosync.secrets import get_secrets
-from cosync.services.apps import load_active_app, setting, signing_key, utc_now
+from cosync.dates import utc_now
+from cosync.services.apps import load_active_app, setting, signing_key
 from cosync.services.sessions import issue_session
 from cosync.tokens import user_jwt_claims
 from cosync.validation import parse_locale, parse_metadata, require_code, require_email_handle, require_password

@@ -7,7 +7,8 @@ from typing import Any
 from cosync import db, errors
 from cosync.errors import ApiError
 from cosync.auth import Caller
-from cosync.services.apps import iso, load_active_app
+from cosync.dates import iso
+from cosync.services.apps import load_active_app
 
 # The fields `getUser` returns, with the CosyncJWT defaults for those a document may lack.
 USER_FIELDS: dict[str, Any] = {
