@@ -152,3 +152,24 @@ def test_serve_stops_when_a_secret_is_missing(environment, tmp_path):
         f"error: secret 'encryption-key' is missing from local secret directory {secrets_dir}; "
         "create it (see docs/deploy.md) or run `python -m cosync init` for local development"
     )
+
+
+def test_function_host_start_stops_without_secrets(environment, tmp_path):
+    env = {**os.environ, "FUNCTIONS_WORKER_RUNTIME": "python", "LOCAL_SECRETS_DIR": str(tmp_path / "empty")}
+    result = subprocess.run(
+        [sys.executable, "-c", "import function_app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"cosync.secrets.MissingSecretError: secret 'server-private-key' is missing from local secret "
+        f"directory {tmp_path / 'empty'}; create it (see docs/deploy.md) or run `python -m cosync init` "
+        "for local development"
+    )
+
+
+def test_function_host_start_loads_secrets(environment):
+    env = {**os.environ, "FUNCTIONS_WORKER_RUNTIME": "python"}
+    script = "import function_app; print(len(function_app.app.get_functions()))"
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "8\n"
