@@ -1,6 +1,6 @@
 """Password login (`login`).
 
-Login answers the same way, and takes the same time, whether or not the handle exists: the
+Login fails the same way, and takes the same time, whether or not the handle exists: the
 password is checked first (against a dummy hash when there is no account), and only the owner
 of the right password learns that an account is pending or suspended.
 """
@@ -45,7 +45,7 @@ def login(app_id: str, body: dict[str, Any]) -> dict[str, str]:
     if status != "active":
         audit.record(app_id, "login", "error", user["handle"], code=errors.USER_IS_SUSPENDED.code)
         raise ApiError(errors.USER_IS_SUSPENDED, f"account status is {status!r}")
-    # NOTE: two-factor login (the `login-token` answer) is not built yet; users cannot turn it on.
+    # NOTE: two-factor login (the `login-token` response) is not built yet; users cannot turn it on.
 
     session = issue_session(user, app, signing_key(app))
     changes: dict[str, Any] = {"lastLogin": utc_now()}

@@ -6,8 +6,8 @@ hash, metadata and expiry of that call. A repeated sign-up for someone else's ad
 never changes the password that the address owner's code unlocks. The newest
 `MAX_PENDING_CODES` entries count. Verification attempts are counted per handle; after
 `MAX_FAILED_ATTEMPTS` every pending code is dead and the user must sign up again, which starts
-a new count. Every write here is a single-document insert or update, so nothing is lost when
-requests for one handle run in parallel, also on FerretDB.
+a new count. Codes and attempts are stored one document each, so no mailed code and no
+attempt is lost when requests for one handle run in parallel, also on FerretDB.
 """
 
 from __future__ import annotations
@@ -135,8 +135,8 @@ def _signup_without_verification(
     session = issue_session(user, app, signing_key(app))
     send_template_or_log(app, templates.SIGN_UP_SUCCESS, handle, locale, {"HANDLE": handle})
     audit.record(app["appId"], "signup", "success", handle, flow="none")
-    # The reference server returns the sign-up code here as a number; this flow has no code to
-    # verify, so a fresh one is returned only to keep the response shape.
+    # The reference server returns the sign-up code here as a number. This flow has no code to
+    # verify, so a random one is returned only to keep the response shape.
     return {**session, "code": int(new_code())}
 
 
