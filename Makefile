@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export FERRETDB_BIN := $(abspath $(FERRETDB))
 
-.PHONY: run test infra-check clean
+.PHONY: run database test infra-check clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ $(FERRETDB):
 run: $(VENV)/.installed $(FERRETDB)
 	$(PY) -m cosync init --if-missing
 	$(PY) -m cosync serve --port $(PORT) --local-database
+
+# Only the local FerretDB on 127.0.0.1:27017, for `func start` with local.settings.json.
+database: $(VENV)/.installed $(FERRETDB)
+	$(PY) -m cosync database
 
 test: $(VENV)/.installed $(FERRETDB) infra-check
 	$(PY) -m pytest

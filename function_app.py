@@ -1,5 +1,6 @@
 """The Azure Functions entry point: creates the FunctionApp and registers the blueprints."""
 
+import logging
 import os
 
 import azure.functions as func
@@ -7,11 +8,17 @@ import azure.functions as func
 from cosync.routes import admin, appuser, maintenance
 
 if os.environ.get("FUNCTIONS_WORKER_RUNTIME"):
-    # Inside the Functions host, load the secrets now: a missing one stops the start with a
-    # message that names it and its store, instead of failing every request later.
-    from cosync.secrets import get_secrets
+    # Inside the Functions host, check the secrets now: a missing one stops the start with a
+    # message that names it and its store. Other failures (Key Vault not reachable) are left
+    # to the first request, which retries, so a short outage does not unload every function.
+    from cosync.secrets import MissingSecretError, get_secrets
 
-    get_secrets()
+    try:
+        get_secrets()
+    except MissingSecretError:
+        raise
+    except Exception:
+        logging.getLogger("cosync").exception("could not load the secrets at start; requests will retry")
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(appuser.bp)

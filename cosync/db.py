@@ -111,6 +111,11 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
 }
 
 
+def _is_duplicate_key_failure(error: OperationFailure) -> bool:
+    # MongoDB reports code 11000; FerretDB 1.x passes on SQLite's "UNIQUE constraint failed".
+    return error.code == 11000 or "UNIQUE constraint failed" in str(error)
+
+
 def ensure_indexes(database: Database) -> None:
     """Create the indexes; safe to repeat. TTL indexes are skipped where the server lacks them."""
     for name, specs in INDEXES.items():
@@ -118,7 +123,7 @@ def ensure_indexes(database: Database) -> None:
             try:
                 database[name].create_index(keys, **options)
             except OperationFailure as error:
-                if not options.get("unique"):
+                if not (options.get("unique") and _is_duplicate_key_failure(error)):
                     raise
                 # A database written by the reference server can hold duplicates. Serving goes
                 # on without the index, so the duplicates must be resolved by the operator.

@@ -193,10 +193,9 @@ class FunctionRequestHandler(BaseHTTPRequestHandler):
         total = 0
         while True:
             size_line = self.rfile.readline(1024).split(b";")[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError:
-                raise BodyError("invalid chunk size") from None
+            if not re.fullmatch(rb"[0-9A-Fa-f]{1,8}", size_line):
+                raise BodyError("invalid chunk size")
+            size = int(size_line, 16)
             if size == 0:
                 break
             total += size

@@ -56,14 +56,17 @@ class ApiError(Exception):
     """A failure answered with the contract's error body.
 
     `detail` is for the log only and never reaches the client; `status` is 400 unless the
-    contract names another status for the case.
+    contract names another status for the case, and `headers` are added to the response.
     """
 
-    def __init__(self, error: ErrorCode, detail: str = "", status: int = 400) -> None:
+    def __init__(
+        self, error: ErrorCode, detail: str = "", status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail or error.message)
         self.error = error
         self.detail = detail
         self.status = status
+        self.headers = headers or {}
 
     def body(self) -> dict[str, object]:
         return {"code": self.error.code, "message": self.error.message}

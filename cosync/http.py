@@ -85,7 +85,9 @@ def parse_body(request: func.HttpRequest) -> dict[str, Any]:
 def _parse_json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError:
+        # `\ud800` escapes decode to lone surrogates, which no later step can encode.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
         raise ApiError(errors.INVALID_DATA, "body is not valid JSON") from None
     except RecursionError:
         # The json module recurses once per nesting level, and 100 KiB of brackets exceeds
@@ -132,7 +134,7 @@ def true_response() -> func.HttpResponse:
 
 
 def error_response(error: ApiError) -> func.HttpResponse:
-    return json_response(error.body(), status=error.status)
+    return json_response(error.body(), status=error.status, headers=error.headers)
 
 
 def _invocation_id(context: Any) -> str:

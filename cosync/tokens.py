@@ -98,7 +98,8 @@ def user_jwt_claims(user: dict[str, Any], app: dict[str, Any], now: float) -> di
     """Build the user JWT claims as CosyncJWT does, or None when required metadata is missing.
 
     Differences from the reference server: metadata can never set a registered claim, `email`
-    or `userName`, and an anonymous user's claims come from placeholders only.
+    or `userName` (the `email` claim is always the handle, or absent), and an anonymous user's
+    claims come from placeholders only.
     """
     handle = user["handle"]
     anonymous = is_anonymous_handle(handle)
@@ -118,8 +119,7 @@ def user_jwt_claims(user: dict[str, Any], app: dict[str, Any], now: float) -> di
         if value:
             set_path(metadata, path, value)
 
-    protected = REGISTERED_CLAIMS | {"userName"} | ({"email"} if app.get("metaDataEmail") else set())
-    claims = {key: value for key, value in metadata.items() if key not in protected}
+    claims = {key: value for key, value in metadata.items() if key not in REGISTERED_CLAIMS | {"email", "userName"}}
     # A declared e-mail field carries the handle at its own path instead of the `email` claim.
     if app.get("metaDataEmail") and email_field_path is None:
         claims["email"] = handle

@@ -50,10 +50,11 @@ def error(code: int, message: str) -> dict[str, Any]:
 
 
 def attempts_used(app: dict[str, Any], handle: str) -> int:
-    """Return how many sign-up code attempts have been counted for `handle`."""
-    from cosync import counters
+    """Return how many guesses have been counted on the pending codes of `handle`."""
+    from cosync import counters, db
 
-    return counters.count(f"signup:{app['appId']}:{handle}")
+    entries = db.collection(db.SIGNUP_CODES).find({"appId": app["appId"], "handle": handle}, {"_id": 1})
+    return sum(counters.count(f"signup-code:{entry['_id']}") for entry in entries)
 
 
 def code_entries(database: Any, app: dict[str, Any], handle: str) -> list[dict[str, Any]]:

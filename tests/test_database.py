@@ -79,3 +79,15 @@ def test_duplicates_leave_unique_index_off_but_serving(environment, caplog):
     finally:
         client.drop_database(legacy.name)
         client.close()
+
+
+def test_counter_fills_gap_left_by_early_expiry(database):
+    from cosync import counters
+
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    for slot in range(2, 6):
+        database[db.COUNTERS].insert_one({"_id": f"gap-test#{slot}", "key": "gap-test", "expiresAt": later})
+
+    assert counters.claim("gap-test", 5, later) is True
+    assert counters.claim("gap-test", 5, later) is False
+    assert counters.count("gap-test") == 5

@@ -403,3 +403,14 @@ def test_metadata_wrong_types(api, new_app, database, metadata):
     assert response.status_code == 400
     assert response.json() == INVALID_METADATA
     assert signup_count(database, app) == 0
+
+
+def test_lone_surrogate_in_json_is_rejected(api, new_app, database):
+    app = new_app()
+    body = '{"handle": "a\\ud800@example.com", "password": "%s"}' % digest("pw")
+
+    response = post_raw(api, "/api/appuser/signup", app, body, "application/json")
+
+    assert response.status_code == 400
+    assert response.json() == INVALID_DATA
+    assert signup_count(database, app) == 0

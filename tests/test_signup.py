@@ -7,6 +7,7 @@ import datetime
 import json
 
 import jwt
+import pytest
 
 from cosync import db
 from cosync.mail import read_outbox
@@ -174,26 +175,56 @@ def test_signup_metadata_is_validated_and_kept(api, new_app, database):
     assert user["metaData"] == {"user_data": {"name": "Ada"}}
 
 
-def test_signup_again_never_replaces_pending_password(api, new_app):
-    """W9: a second sign-up for a pending handle adds a code; the first code keeps its password."""
+def _login(api, app, handle, password):
+    return api.post(
+        "/api/appuser/login", headers={"app-token": app["appToken"]}, json={"handle": handle, "password": digest(password)}
+    )
+
+
+@pytest.mark.parametrize("completed_by", ["first code", "second code"])
+def test_contested_signup_gets_no_password(api, new_app, database, completed_by):
+    """W9: when two sign-ups with different passwords are pending, neither password is kept."""
     app = new_app()
     handle = "victim@example.com"
     owner_code = sign_up(api, app, handle, "owner password")
-    sign_up(api, app, handle, "attacker password")
+    attacker_code = sign_up(api, app, handle, "attacker password")
+    code = owner_code if completed_by == "first code" else attacker_code
 
-    assert _complete(api, app, handle=handle, code=owner_code).status_code == 200
-    login = api.post(
-        "/api/appuser/login",
-        headers={"app-token": app["appToken"]},
-        json={"handle": handle, "password": digest("owner password")},
-    )
-    assert login.status_code == 200
-    attacker = api.post(
-        "/api/appuser/login",
-        headers={"app-token": app["appToken"]},
-        json={"handle": handle, "password": digest("attacker password")},
-    )
-    assert attacker.json() == error(600, "invalid login credentials")
+    session = _complete(api, app, handle=handle, code=code)
+
+    assert session.status_code == 200
+    assert api.get("/api/appuser/getUser", headers={"access-token": session.json()["access-token"]}).status_code == 200
+    assert _login(api, app, handle, "owner password").json() == error(600, "invalid login credentials")
+    assert _login(api, app, handle, "attacker password").json() == error(600, "invalid login credentials")
+    assert database[db.USERS].find_one({"appId": app["appId"], "handle": handle})["password"] == ""
+
+
+def test_repeated_signup_with_same_password_keeps_it(api, new_app):
+    app = new_app()
+    handle = "again@example.com"
+    first = sign_up(api, app, handle, "same password")
+    sign_up(api, app, handle, "same password")
+
+    assert _complete(api, app, handle=handle, code=first).status_code == 200
+    assert _login(api, app, handle, "same password").status_code == 200
+
+
+def test_signup_mails_per_handle_are_limited(api, new_app, database):
+    app = new_app()
+    handle = "flood@example.com"
+    for _ in range(5):
+        sign_up(api, app, handle)
+    mailed = len(read_outbox())
+
+    response = _signup(api, app, handle=handle, password=digest("pw"))
+
+    assert response.status_code == 429
+    assert response.json() == error(500, "internal server error")
+    assert 0 < int(response.headers["Retry-After"]) <= 24 * 3600
+    assert len(read_outbox()) == mailed
+    assert len(code_entries(database, app, handle)) == 5
+    other = _signup(api, app, handle="other@example.com", password=digest("pw"))
+    assert other.content == b"true"
 
 
 def test_complete_signup_wrong_code(api, new_app, database):

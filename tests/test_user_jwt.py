@@ -271,3 +271,12 @@ def test_declared_email_field_carries_handle():
 
     assert claims["profile"] == {"mail": "real@example.com"}
     assert "email" not in claims
+
+
+def test_email_claim_is_never_user_metadata():
+    app = {"appId": "a" * 32, "metaDataEmail": False, "metaData": [{"path": "email", "fieldName": "contact"}]}
+    user = {"handle": "real@example.com", "metaData": {"email": "ceo@example.com"}}
+
+    claims = user_jwt_claims(user, app, 1_000_000)
+
+    assert "email" not in claims

@@ -173,3 +173,14 @@ def test_function_host_start_loads_secrets(environment):
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "8\n"
+
+
+def test_function_host_start_survives_unreadable_store(environment, tmp_path):
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("x")
+    env = {**os.environ, "FUNCTIONS_WORKER_RUNTIME": "python", "LOCAL_SECRETS_DIR": str(not_a_directory)}
+    script = "import function_app; print(len(function_app.app.get_functions()))"
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "8\n"
+    assert "could not load the secrets at start; requests will retry" in result.stderr

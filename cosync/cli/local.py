@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     serve.set_defaults(handler=run_serve)
 
+    database = subparsers.add_parser(
+        "database", help="run only the local FerretDB, for `func start` (stop it with Ctrl-C)"
+    )
+    database.add_argument("--port", type=int, default=27017, help="port on 127.0.0.1 (default 27017)")
+    database.set_defaults(handler=run_database)
+
 
 def run_init(args: argparse.Namespace) -> int:
     from cosync import secrets
@@ -105,6 +111,27 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         if database is not None:
             database.stop()
+    return 0
+
+
+def run_database(args: argparse.Namespace) -> int:
+    import time
+
+    from cosync import localdb
+
+    if not _port_free(args.port):
+        raise CommandError(f"port {args.port} on 127.0.0.1 is in use; choose another with --port")
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    try:
+        database = localdb.start(Path(".data/ferretdb"), port=args.port)
+    except localdb.LocalDatabaseError as error:
+        raise CommandError(str(error)) from None
+    print(f"FerretDB is serving {database.uri} with its data in .data/ferretdb; stop it with Ctrl-C")
+    try:
+        while database.process.poll() is None:
+            time.sleep(1)
+    finally:
+        database.stop()
     return 0
 
 

@@ -2,12 +2,16 @@
 
 A pending sign-up is one `signups` document per (app, handle), as in CosyncJWT. Each call to
 `signup` adds its own entry to `signupcodes`: a code (stored as a keyed hash) with the password
-hash, metadata and expiry of that call. A repeated sign-up for someone else's address therefore
-never changes the password that the address owner's code unlocks. The newest
-`MAX_PENDING_CODES` entries count. Verification attempts are counted per handle; after
-`MAX_FAILED_ATTEMPTS` every pending code is dead and the user must sign up again, which starts
-a new count. Codes and attempts are stored one document each, so no mailed code and no
-attempt is lost when requests for one handle run in parallel, also on FerretDB.
+hash, metadata and expiry of that call, so a repeated sign-up never changes the password that
+an earlier code unlocks. The newest `MAX_PENDING_CODES` entries count, each code dies after
+`MAX_FAILED_ATTEMPTS` wrong guesses, and a handle gets at most
+`ratelimit.SIGNUP_MAILS_PER_HANDLE` codes a day. Codes and attempts are stored one document
+each, so none is lost when requests for one handle run in parallel, also on FerretDB.
+
+Someone who knows a victim's address can sign up with it too, and the victim cannot tell the
+two code mails apart. When live entries carry different passwords (the sign-up is contested),
+completing it creates the account without a password: the code proves the mailbox, not the
+password, and the owner then sets one through password reset.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from cosync import audit, counters, db, errors, templates
-from cosync.crypto import codes_equal, hash_code, hash_password
+from cosync import audit, counters, db, errors, ratelimit, templates
+from cosync.crypto import codes_equal, hash_code, hash_password, verify_password
 from cosync.errors import ApiError
 from cosync.mail import MailError
 from cosync.messages import send_template, send_template_or_log
@@ -72,8 +76,9 @@ def signup(app_id: str, body: dict[str, Any]) -> Any:
         # TODO: the `link` flow (e-mailed link and confirmation page) is not built yet.
         raise ApiError(errors.INVALID_DATA, f"sign-up flow {flow!r} is not supported yet")
 
+    ratelimit.hit(ratelimit.SIGNUP_MAILS_PER_HANDLE, f"{app_id}:{handle}")
     code = new_code()
-    _add_pending_code(app_id, handle, code, hash_password(password), locale, metadata)
+    _add_pending_code(app_id, handle, code, password, locale, metadata)
     try:
         send_template(app, templates.SIGN_UP, handle, locale, {"HANDLE": handle, "CODE": code})
     except MailError as error:
@@ -84,9 +89,9 @@ def signup(app_id: str, body: dict[str, Any]) -> Any:
 
 
 def _add_pending_code(
-    app_id: str, handle: str, code: str, password_hash: str, locale: str, metadata: dict[str, Any]
+    app_id: str, handle: str, code: str, password: str, locale: str, metadata: dict[str, Any]
 ) -> None:
-    """Record a new code entry for the handle's pending sign-up, reviving a dead or old one."""
+    """Record a new code entry for the handle's pending sign-up, creating or reviving it."""
     now = utc_now()
     expires_at = now + SIGNUP_CODE_LIFETIME
     signups = db.collection(db.SIGNUPS)
@@ -98,24 +103,19 @@ def _add_pending_code(
         # A parallel request inserted the document first; update the one it created.
         signups.update_one(query, {"$set": fields})
 
-    attempts_key = _attempts_key(app_id, handle)
-    if counters.count(attempts_key) >= MAX_FAILED_ATTEMPTS:
-        counters.clear(attempts_key)
-        db.collection(db.SIGNUP_CODES).delete_many(query)
+    live = [entry for entry in pending_entries(app_id, handle) if entry["expiresAt"] > now]
+    contested = bool(live) and not verify_password(password, live[0].get("password"))[0]
     db.collection(db.SIGNUP_CODES).insert_one({
         "appId": app_id,
         "handle": handle,
         "codeHash": hash_code(get_secrets().encryption_key, CODE_PURPOSE, app_id, handle, code),
-        "password": password_hash,
+        "password": hash_password(password),
+        "contested": contested,
         "locale": locale,
         "metaData": metadata,
         "createdAt": now,
         "expiresAt": expires_at,
     })
-
-
-def _attempts_key(app_id: str, handle: str) -> str:
-    return f"{CODE_PURPOSE}:{app_id}:{handle}"
 
 
 def _signup_without_verification(
@@ -173,8 +173,8 @@ def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
     handle = require_email_handle(body)
     code = require_code(body)
 
-    _take_attempt(app_id, handle)
-    entry = _matching_entry(app_id, handle, code)
+    entries = _entries_for_attempt(app_id, handle)
+    entry = _matching_entry(entries, app_id, handle, code)
     if entry is None:
         audit.record(app_id, "completeSignup", "error", handle, code=errors.INVALID_DATA.code)
         raise ApiError(errors.INVALID_DATA, "wrong sign-up code")
@@ -182,7 +182,9 @@ def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(errors.SIGNUP_CODE_EXPRIRED, "sign-up code expired")
 
     locale = entry.get("locale") or "EN"
-    user = _new_user(app_id, handle, entry["password"], locale, entry.get("metaData") or {})
+    contested = any(item.get("contested") for item in entries if item["expiresAt"] > utc_now())
+    password_hash = "" if contested else entry["password"]
+    user = _new_user(app_id, handle, password_hash, locale, entry.get("metaData") or {})
     if user_jwt_claims(user, app, 0) is None:
         raise ApiError(errors.INVALID_DATA, "user metadata lacks a required JWT field")
     _insert_user(user)
@@ -193,18 +195,17 @@ def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
          "$unset": {"expiresAt": ""}},
     )
     db.collection(db.SIGNUP_CODES).delete_many(query)
-    counters.clear(_attempts_key(app_id, handle))
     session = issue_session(user, app, signing_key(app))
     send_template_or_log(app, templates.SIGN_UP_SUCCESS, handle, locale, {"HANDLE": handle})
-    audit.record(app_id, "completeSignup", "success", handle)
+    audit.record(app_id, "completeSignup", "success", handle, contested=contested)
     return session
 
 
-def _take_attempt(app_id: str, handle: str) -> None:
-    """Count one verification attempt on the handle's pending sign-up.
+def _entries_for_attempt(app_id: str, handle: str) -> list[dict[str, Any]]:
+    """Return the pending entries that may still be guessed, counting this attempt on each.
 
-    The attempt is counted before the code is compared, so parallel guesses cannot exceed the
-    limit: each one must first win a counter slot.
+    Every entry the guess is compared with gives up one of its attempts first, so parallel
+    guesses cannot exceed the limit: each must win a counter slot.
     """
     record = db.collection(db.SIGNUPS).find_one({"appId": app_id, "handle": handle}, {"status": 1})
     if record is None:
@@ -213,22 +214,27 @@ def _take_attempt(app_id: str, handle: str) -> None:
         raise ApiError(errors.HANDLE_ALREADY_REGISTERED, "sign-up already completed")
     if record.get("status") != PENDING:
         raise ApiError(errors.INVALID_DATA, f"sign-up status is {record.get('status')!r}")
-    expires_at = utc_now() + SIGNUP_CODE_LIFETIME
-    if not counters.claim(_attempts_key(app_id, handle), MAX_FAILED_ATTEMPTS, expires_at):
-        raise ApiError(errors.SIGNUP_CODE_EXPRIRED, "too many wrong codes; sign up again")
+    entries = pending_entries(app_id, handle)
+    alive = [
+        entry for entry in entries
+        if counters.claim(f"{CODE_PURPOSE}-code:{entry['_id']}", MAX_FAILED_ATTEMPTS, entry["expiresAt"])
+    ]
+    if not alive:
+        raise ApiError(errors.SIGNUP_CODE_EXPRIRED, "no live code: too many wrong guesses or expired; sign up again")
+    return alive
 
 
 def pending_entries(app_id: str, handle: str, projection: dict[str, int] | None = None) -> list[dict[str, Any]]:
     """Return the code entries that still count for a pending sign-up, newest first."""
     cursor = db.collection(db.SIGNUP_CODES).find({"appId": app_id, "handle": handle}, projection)
-    return list(cursor.sort("createdAt", -1).limit(MAX_PENDING_CODES))
+    return list(cursor.sort([("createdAt", -1), ("_id", -1)]).limit(MAX_PENDING_CODES))
 
 
-def _matching_entry(app_id: str, handle: str, code: str) -> dict[str, Any] | None:
+def _matching_entry(entries: list[dict[str, Any]], app_id: str, handle: str, code: str) -> dict[str, Any] | None:
     expected = hash_code(get_secrets().encryption_key, CODE_PURPOSE, app_id, handle, code)
     match = None
     # Compare with every entry, so the time taken does not depend on which one matches.
-    for entry in pending_entries(app_id, handle):
+    for entry in entries:
         if isinstance(entry.get("codeHash"), str) and codes_equal(entry["codeHash"], expected):
             match = entry
     return match

@@ -1,0 +1,52 @@
+"""Rate limits: at most N events per subject in a fixed time window, counted in MongoDB.
+
+Serverless workers share no memory, so the counts live in the `counters` collection, where
+they stay exact under parallel requests (see `cosync.counters`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+
+from cosync import counters, errors
+from cosync.dates import utc_now
+from cosync.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    events: int
+    window: datetime.timedelta
+
+
+# Sign-up code e-mails per (app, handle): bounds the codes an attacker can have sent to one
+# address, and with them the guesses at a pending sign-up.
+SIGNUP_MAILS_PER_HANDLE = Limit("signup-mail", 5, datetime.timedelta(hours=24))
+
+
+def hit(limit: Limit, subject: str) -> None:
+    """Count one event for `subject`; raise a rate-limit ApiError when the window is full.
+
+    The error is HTTP 429 with the contract body of code 500: the SDKs have no code for rate
+    limits and treat both as an internal error, while plain HTTP clients see 429 and
+    `Retry-After`.
+    """
+    now = utc_now()
+    seconds = int(limit.window.total_seconds())
+    window_start = int(now.timestamp()) // seconds * seconds
+    window_end = datetime.datetime.fromtimestamp(window_start + seconds, datetime.timezone.utc)
+    if counters.claim(f"{limit.name}:{subject}:{window_start}", limit.events, window_end):
+        return
+    retry_after = max(1, int((window_end - now).total_seconds()))
+    log.warning("rate limit %s reached for %s; retry in %d s", limit.name, subject, retry_after)
+    raise ApiError(
+        errors.INTERNAL_SERVER_ERROR,
+        f"rate limit {limit.name} reached",
+        status=429,
+        headers={"Retry-After": str(retry_after)},
+    )
