@@ -383,3 +383,22 @@ def test_signup_form_rejects_invalid_percent_encoding(api, new_app, database):
     )
     assert response.json() == error(602, "invalid data")
     assert database[db.SIGNUPS].count_documents({"appId": app["appId"]}) == 0
+
+
+def test_contested_signup_survives_used_up_codes(api, new_app, database):
+    """Using up the guesses of the contested entry does not make the sign-up uncontested."""
+    app = new_app()
+    handle = "hidden@example.com"
+    attacker_code = sign_up(api, app, handle, "attacker password")
+    sign_up(api, app, handle, "owner password")
+    _, contested_entry = code_entries(database, app, handle)
+    assert contested_entry["contested"] is True
+    key = f"signup-code:{contested_entry['_id']}"
+    for slot in range(1, 6):
+        database[db.COUNTERS].insert_one({"_id": f"{key}#{slot}", "key": key, "expiresAt": contested_entry["expiresAt"]})
+
+    response = _complete(api, app, handle=handle, code=attacker_code)
+
+    assert response.status_code == 200
+    assert database[db.USERS].find_one({"appId": app["appId"], "handle": handle})["password"] == ""
+    assert _login(api, app, handle, "attacker password").json() == error(600, "invalid login credentials")

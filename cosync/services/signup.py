@@ -173,8 +173,8 @@ def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
     handle = require_email_handle(body)
     code = require_code(body)
 
-    entries = _entries_for_attempt(app_id, handle)
-    entry = _matching_entry(entries, app_id, handle, code)
+    entries, alive = _entries_for_attempt(app_id, handle)
+    entry = _matching_entry(alive, app_id, handle, code)
     if entry is None:
         audit.record(app_id, "completeSignup", "error", handle, code=errors.INVALID_DATA.code)
         raise ApiError(errors.INVALID_DATA, "wrong sign-up code")
@@ -182,6 +182,7 @@ def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(errors.SIGNUP_CODE_EXPRIRED, "sign-up code expired")
 
     locale = entry.get("locale") or "EN"
+    # Entries whose guesses are used up still count here: their passwords were offered too.
     contested = any(item.get("contested") for item in entries if item["expiresAt"] > utc_now())
     password_hash = "" if contested else entry["password"]
     user = _new_user(app_id, handle, password_hash, locale, entry.get("metaData") or {})
@@ -201,8 +202,9 @@ def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
     return session
 
 
-def _entries_for_attempt(app_id: str, handle: str) -> list[dict[str, Any]]:
-    """Return the pending entries that may still be guessed, counting this attempt on each.
+def _entries_for_attempt(app_id: str, handle: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Return the pending entries, and those of them that may still be guessed, counting this
+    attempt on each of the latter.
 
     Every entry the guess is compared with gives up one of its attempts first, so parallel
     guesses cannot exceed the limit: each must win a counter slot.
@@ -221,7 +223,7 @@ def _entries_for_attempt(app_id: str, handle: str) -> list[dict[str, Any]]:
     ]
     if not alive:
         raise ApiError(errors.SIGNUP_CODE_EXPRIRED, "no live code: too many wrong guesses or expired; sign up again")
-    return alive
+    return entries, alive
 
 
 def pending_entries(app_id: str, handle: str, projection: dict[str, int] | None = None) -> list[dict[str, Any]]:
