@@ -154,12 +154,18 @@ def test_serve_stops_when_a_secret_is_missing(environment, tmp_path):
     )
 
 
+def _import_in_function_host(**settings: str) -> subprocess.CompletedProcess:
+    """Import function_app in a fresh process as the Functions host does; print the function count."""
+    env = {**os.environ, "FUNCTIONS_WORKER_RUNTIME": "python", **settings}
+    script = "import function_app; print(len(function_app.app.get_functions()))"
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
 def test_function_host_start_stops_without_secrets(environment, tmp_path):
-    env = {**os.environ, "FUNCTIONS_WORKER_RUNTIME": "python", "LOCAL_SECRETS_DIR": str(tmp_path / "empty")}
-    result = subprocess.run(
-        [sys.executable, "-c", "import function_app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
+    result = _import_in_function_host(LOCAL_SECRETS_DIR=str(tmp_path / "empty"))
+
     assert result.returncode == 1
+    assert result.stdout == ""
     assert result.stderr.strip().splitlines()[-1] == (
         f"cosync.secrets.MissingSecretError: secret 'server-private-key' is missing from local secret "
         f"directory {tmp_path / 'empty'}; create it (see docs/deploy.md) or run `python -m cosync init` "
@@ -168,9 +174,8 @@ def test_function_host_start_stops_without_secrets(environment, tmp_path):
 
 
 def test_function_host_start_loads_secrets(environment):
-    env = {**os.environ, "FUNCTIONS_WORKER_RUNTIME": "python"}
-    script = "import function_app; print(len(function_app.app.get_functions()))"
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = _import_in_function_host()
+
     assert result.returncode == 0, result.stderr
     assert result.stdout == "8\n"
 
@@ -178,9 +183,9 @@ def test_function_host_start_loads_secrets(environment):
 def test_function_host_start_survives_unreadable_store(environment, tmp_path):
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("x")
-    env = {**os.environ, "FUNCTIONS_WORKER_RUNTIME": "python", "LOCAL_SECRETS_DIR": str(not_a_directory)}
-    script = "import function_app; print(len(function_app.app.get_functions()))"
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    result = _import_in_function_host(LOCAL_SECRETS_DIR=str(not_a_directory))
+
     assert result.returncode == 0, result.stderr
     assert result.stdout == "8\n"
     assert "could not load the secrets at start; requests will retry" in result.stderr
