@@ -7,7 +7,7 @@
 # writable copy of the Go module cache with that file filled in.
 set -euo pipefail
 
-target=${1:?usage: install-ferretdb.sh TARGET_BINARY}
+target=$(realpath -m "${1:?usage: install-ferretdb.sh TARGET_BINARY}")
 version=v1.24.2
 module=github.com/FerretDB/FerretDB
 
@@ -20,5 +20,5 @@ cp -r "$source_dir" "$work_dir/ferretdb"
 chmod -R u+w "$work_dir/ferretdb"
 echo "$version" > "$work_dir/ferretdb/build/version/version.txt"
 mkdir -p "$(dirname "$target")"
-(cd "$work_dir/ferretdb" && go build -o "$(realpath -m "$OLDPWD/$target")" ./cmd/ferretdb)
+(cd "$work_dir/ferretdb" && go build -o "$target" ./cmd/ferretdb)
 echo "installed FerretDB $version at $target"
