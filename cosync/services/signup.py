@@ -122,9 +122,7 @@ def _signup_without_verification(
     app: dict[str, Any], handle: str, password: str, locale: str, metadata: dict[str, Any]
 ) -> dict[str, Any]:
     user = _new_user(app["appId"], handle, hash_password(password), locale, metadata)
-    if user_jwt_claims(user, app, 0) is None:
-        raise ApiError(errors.INVALID_DATA, "user metadata lacks a required JWT field")
-    _insert_user(user)
+    _insert_user(app, user)
     db.collection(db.SIGNUPS).update_one(
         {"appId": app["appId"], "handle": handle},
         {"$set": {"status": ACTIVE, "locale": locale, "metaData": metadata, "updatedAt": user["createdAt"]},
@@ -132,8 +130,7 @@ def _signup_without_verification(
          "$unset": {"code": "", "password": "", "expiresAt": ""}},
         upsert=True,
     )
-    session = issue_session(user, app, signing_key(app))
-    send_template_or_log(app, templates.SIGN_UP_SUCCESS, handle, locale, {"HANDLE": handle})
+    session = _welcome(app, user)
     audit.record(app["appId"], "signup", "success", handle, flow="none")
     # The reference server returns the sign-up code here as a number. This flow has no code to
     # verify, so a random one is returned only to keep the response shape.
@@ -159,11 +156,22 @@ def _new_user(app_id: str, handle: str, password_hash: str, locale: str, metadat
     }
 
 
-def _insert_user(user: dict[str, Any]) -> None:
+def _insert_user(app: dict[str, Any], user: dict[str, Any]) -> None:
+    """Store a new user, unless the app's JWT needs metadata the user lacks (602) or the handle
+    is taken (601); the unique index decides between parallel requests."""
+    if user_jwt_claims(user, app, 0) is None:
+        raise ApiError(errors.INVALID_DATA, "user metadata lacks a required JWT field")
     try:
         db.collection(db.USERS).insert_one(user)
     except DuplicateKeyError:
         raise ApiError(errors.HANDLE_ALREADY_REGISTERED, "handle already has an account") from None
+
+
+def _welcome(app: dict[str, Any], user: dict[str, Any]) -> dict[str, str]:
+    """Return the new user's session tokens and send the welcome mail (a failure is only logged)."""
+    session = issue_session(user, app, signing_key(app))
+    send_template_or_log(app, templates.SIGN_UP_SUCCESS, user["handle"], user["locale"], {"HANDLE": user["handle"]})
+    return session
 
 
 def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -186,9 +194,7 @@ def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
     contested = any(item.get("contested") for item in entries if item["expiresAt"] > utc_now())
     password_hash = "" if contested else entry["password"]
     user = _new_user(app_id, handle, password_hash, locale, entry.get("metaData") or {})
-    if user_jwt_claims(user, app, 0) is None:
-        raise ApiError(errors.INVALID_DATA, "user metadata lacks a required JWT field")
-    _insert_user(user)
+    _insert_user(app, user)
     query = {"appId": app_id, "handle": handle}
     db.collection(db.SIGNUPS).update_one(
         query,
@@ -196,8 +202,7 @@ def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
          "$unset": {"expiresAt": ""}},
     )
     db.collection(db.SIGNUP_CODES).delete_many(query)
-    session = issue_session(user, app, signing_key(app))
-    send_template_or_log(app, templates.SIGN_UP_SUCCESS, handle, locale, {"HANDLE": handle})
+    session = _welcome(app, user)
     audit.record(app_id, "completeSignup", "success", handle, contested=contested)
     return session
 
