@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 def record(app_id: str, action: str, status: str, handle: str | None = None, log_type: str = "user", **details: Any) -> None:
     """Insert an audit record; a failure to write it is logged and never fails the request.
 
-    `details` must hold no password, code, token or key: they are stored as given.
+    `details` are stored as given, so callers pass no password, code, token or key in them.
     """
     document = {
         "appId": app_id,

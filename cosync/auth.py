@@ -1,4 +1,4 @@
-"""Who is calling: token verification and classification by the token's `scope` claim."""
+"""Caller identification: token verification and classification by the token's `scope` claim."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from cosync.tokens import SCOPE_APP, SCOPE_SERVER, SCOPE_USER, InvalidToken, dec
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling, from the token's `scope` claim (not from the header it came in)."""
+    """The caller, classified by the token's `scope` claim (not by the header it came in)."""
 
     scope: str | None = None
     app_id: str | None = None
@@ -23,8 +23,8 @@ class Caller:
 ANONYMOUS = Caller()
 
 
-# Where a token may arrive, in the precedence order of the reference server, and the error
-# its failure maps to. A server-scoped token is accepted only from `server-secret`.
+# The headers a token may arrive in, in the precedence order of the reference server, with the
+# error and HTTP status of a failure. A server-scoped token is accepted only from `server-secret`.
 TOKEN_SOURCES = (
     ("server-secret", errors.INVALID_ADMIN_TOKEN, 401),
     ("app-token", errors.INVALID_APP_TOKEN, 400),

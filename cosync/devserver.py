@@ -1,9 +1,9 @@
 """A development HTTP server that calls the functions registered on the FunctionApp.
 
-It replaces `func start` where Azure Functions Core Tools is not installed: routes are
-matched as the Functions host does (prefix `/api`, case-insensitive, one trailing slash allowed),
-repeated slashes are collapsed (the Swift SDK sends `//api/...` for two routes), unknown routes
-get a JSON 404, and one line is logged per request. It is not a production host.
+It replaces `func start` where Azure Functions Core Tools is not installed. Routes are matched
+as the Functions host does: prefix `/api`, case-insensitive, one trailing slash allowed.
+Repeated slashes are collapsed, because the Swift SDK sends `//api/...` for two routes. Unknown
+routes get a JSON 404, and one line is logged per request. It is not a production host.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ TOKEN_IS_INVALID = ErrorCode(613, "token is invalid")
 
 
 class ApiError(Exception):
-    """A failure answered with the contract's error body.
+    """A failure returned to the client as the contract's error body.
 
     `detail` is for the log only and never reaches the client; `status` is 400 unless the
     contract names another status for the case, and `headers` are added to the response.

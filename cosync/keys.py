@@ -26,8 +26,10 @@ def load_server_key(pem: bytes, passphrase: bytes) -> rsa.RSAPrivateKey:
 
 
 def generate_app_key_pair() -> tuple[str, str]:
-    """Create an app key pair; return (private, public) as base64 of PKCS#1 and SPKI PEM text,
-    the plaintext form in which CosyncJWT stores and publishes app keys."""
+    """Create an app key pair and return (private, public) as base64 of PKCS#1 and SPKI PEM text.
+
+    That is the plaintext form in which CosyncJWT stores and publishes app keys.
+    """
     key = rsa.generate_private_key(public_exponent=65537, key_size=APP_KEY_BITS)
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,

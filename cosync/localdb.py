@@ -63,7 +63,7 @@ def find_binary() -> Path:
 
 
 def start(data_dir: Path, port: int | None = None) -> LocalDatabase:
-    """Start FerretDB with its SQLite files in `data_dir` and wait until it answers a ping."""
+    """Start FerretDB with its SQLite files in `data_dir` and wait until it responds to a ping."""
     binary = find_binary()
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -100,4 +100,4 @@ def _wait_until_ready(database: LocalDatabase) -> None:
         finally:
             client.close()
     database.stop()
-    raise LocalDatabaseError(f"FerretDB did not answer within {START_TIMEOUT_SECONDS} s; see {database.log_path}")
+    raise LocalDatabaseError(f"FerretDB did not respond within {START_TIMEOUT_SECONDS} s; see {database.log_path}")

@@ -72,7 +72,7 @@ class EmailMessage:
 class MailError(Exception):
     """Delivery of an e-mail failed. The message states why and never contains the API key.
 
-    `status` is SendGrid's HTTP status when SendGrid answered, else None. `provider_error` is the
+    `status` is SendGrid's HTTP status when SendGrid responded, else None. `provider_error` is the
     first entry of SendGrid's `errors` list (`{"message", "field", "help"}`) when it sent one.
     """
 

@@ -125,8 +125,8 @@ def default_template_documents(app_id: str, locale: str, now: Any) -> list[dict[
 
 def find_template(database: Database, app_id: str, name: str, locale: str | None) -> Template:
     """Return the app's template in `locale`, else in EN, else the built-in default."""
-    wanted = (locale or DEFAULT_LOCALE).upper()
-    locales = [wanted] if wanted == DEFAULT_LOCALE else [wanted, DEFAULT_LOCALE]
+    requested = (locale or DEFAULT_LOCALE).upper()
+    locales = [requested] if requested == DEFAULT_LOCALE else [requested, DEFAULT_LOCALE]
     documents = database[db.EMAIL_TEMPLATES].find(
         {"appId": app_id, "templateName": name, "locale": {"$in": locales}}
     )

@@ -2,8 +2,8 @@
 # Build FerretDB (the MongoDB-protocol server used by `make run` and `make test`) into $1.
 #
 # `go install github.com/FerretDB/FerretDB/cmd/ferretdb@VERSION` yields a binary that panics at
-# start because the module ships an empty build/version/version.txt. FerretDB's own message
-# says to write the version into that file, so this script builds the same module from a
+# start because the module ships an empty build/version/version.txt. FerretDB's own error message
+# tells you to write the version into that file, so this script builds the same module from a
 # writable copy of the Go module cache with that file filled in.
 set -euo pipefail
 

@@ -1,7 +1,7 @@
 """Shared fixtures: a real MongoDB-protocol server, local secrets, and the function app over HTTP.
 
-Without `MONGODB_URI` the session starts FerretDB on 127.0.0.1 with its data under `.data/`;
-with it, the tests run against that server in a database of their own, dropped at the end.
+Without `MONGODB_URI` the session starts FerretDB on 127.0.0.1 with its data under `.data/`.
+With it, the tests run against that server in a database of their own, dropped at the end.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def drop_test_database(server_environment: dict[str, str]) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def environment(server_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Apply the test server's settings and drop every cache that holds settings or secrets."""
+    """Apply the test server's settings and drop every cache of settings or secrets."""
     for name in ("KEY_VAULT_URL", "SENDGRID_API_HOST", "SECRETS_CACHE_SECONDS", "MAX_BODY_BYTES"):
         monkeypatch.delenv(name, raising=False)
     for name, value in server_environment.items():

@@ -44,7 +44,7 @@ def test_login_returns_jwt_and_access_token(api, new_app, database):
 
 
 def test_login_ignores_owner_field(api, new_app):
-    """W1: the access token's scope is always "user", whatever the request says."""
+    """W1: the access token's scope is always "user", whatever the request contains."""
     app = new_app()
     register_user(api, app, "owner@example.com", "pw")
     response = api.post(

@@ -28,7 +28,7 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Pa
     outbox = tmp_path / "outbox"
     monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:1")
     monkeypatch.setenv("OUTBOX_DIR", str(outbox))
-    # A closed local port, so that a test which forgets its own server still stays on 127.0.0.1.
+    # A closed local port, so that a test without its own server still stays on 127.0.0.1.
     monkeypatch.setenv("SENDGRID_API_HOST", f"http://127.0.0.1:{_closed_port()}")
     get_settings.cache_clear()
     yield outbox

@@ -1,6 +1,6 @@
 """The operator command line.
 
-Each module in `COMMAND_MODULES` adds its sub-commands with `register(subparsers)`; a
+Each module in `COMMAND_MODULES` adds its sub-commands with `register(subparsers)`. A
 sub-command stores its handler as the `handler` default, which receives the parsed arguments
 and returns the exit status.
 """

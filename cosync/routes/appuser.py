@@ -13,12 +13,12 @@ bp = func.Blueprint()
 
 
 def _get_application(call: Call) -> dict:
-    # Without any token the reference server answers 602, not an authentication error.
+    # Without any token the reference server returns 602, not an authentication error.
     return apps.application(call.require_app_id(missing=errors.INVALID_DATA))
 
 
 def _get_user(call: Call) -> dict:
-    # The reference server answers 602 when no access token gives a handle; an invalid
+    # The reference server returns 602 when no access token gives a handle. An invalid
     # access token is still 405.
     return users.get_user(call.require_user(missing=errors.INVALID_DATA))
 

@@ -1,8 +1,8 @@
 """Password login (`login`).
 
-Login fails the same way, and takes the same time, whether or not the handle exists: the
-password is checked first (against a dummy hash when there is no account), and only the owner
-of the right password learns that an account is pending or suspended.
+Login fails the same way, and takes the same time, whether or not the handle exists. The
+password is checked first, against a dummy hash when there is no account, so only the owner of
+the right password learns that an account is pending or suspended.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ an earlier code unlocks. The newest `MAX_PENDING_CODES` entries count, each code
 `ratelimit.SIGNUP_MAILS_PER_HANDLE` codes a day. Codes and attempts are stored one document
 each, so none is lost when requests for one handle run in parallel, also on FerretDB.
 
-Someone who knows a victim's address can sign up with it too, and the victim cannot tell the
+Anyone with a victim's address can sign up with it too, and the victim cannot tell the
 two code mails apart. When live entries carry different passwords (the sign-up is contested),
 completing it creates the account without a password: the code proves the mailbox, not the
 password, and the owner then sets one through password reset.
