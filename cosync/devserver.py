@@ -154,7 +154,10 @@ class FunctionRequestHandler(BaseHTTPRequestHandler):
             return
 
         headers = {name.lower(): value for name, value in self.headers.items()}
-        headers.setdefault("x-forwarded-for", f"{self.client_address[0]}:{self.client_address[1]}")
+        # Like Azure's front ends, append the peer address, so a client cannot choose the last entry.
+        peer = f"{self.client_address[0]}:{self.client_address[1]}"
+        forwarded = headers.get("x-forwarded-for")
+        headers["x-forwarded-for"] = f"{forwarded}, {peer}" if forwarded else peer
         request = func.HttpRequest(
             method=self.command,
             url=f"http://{self.headers.get('Host', 'localhost')}{path}" + (f"?{split.query}" if split.query else ""),

@@ -52,10 +52,29 @@ class Call:
             raise ApiError(missing, "route needs an app or access token")
         return self.caller.app_id
 
+    @property
+    def client_address(self) -> str:
+        """The client's IP address, for rate limits and logs; "unknown" when absent.
+
+        Azure's front ends append the address they accepted the connection from (with its
+        port) to `X-Forwarded-For`, so the last entry is the one a client cannot forge.
+        """
+        forwarded = self.request.headers.get("x-forwarded-for") or ""
+        return client_address_of(forwarded.split(",")[-1].strip()) or "unknown"
+
     def require_server(self) -> None:
         """Raise INVALID_ADMIN_TOKEN (HTTP 401) unless the caller presents the server secret."""
         if self.caller.scope != SCOPE_SERVER:
             raise ApiError(errors.INVALID_ADMIN_TOKEN, "route needs the server secret", status=401)
+
+
+def client_address_of(entry: str) -> str:
+    """Strip the port from `1.2.3.4:5678` or `[2001:db8::1]:5678`; a bare address stays."""
+    if entry.startswith("["):
+        return entry[1:].partition("]")[0]
+    if entry.count(":") == 1:
+        return entry.partition(":")[0]
+    return entry
 
 
 def parse_body(request: func.HttpRequest) -> dict[str, Any]:

@@ -28,6 +28,21 @@ class Limit:
 # address, and with them the guesses at a pending sign-up.
 SIGNUP_MAILS_PER_HANDLE = Limit("signup-mail", 5, datetime.timedelta(hours=24))
 
+# The limits below are per (app, handle) or per client address. The per-handle ones bound the
+# guesses at one account; the per-address ones bound one client's traffic across accounts and
+# stay high enough for users behind one NAT. Subjects: f"{app_id}:{handle}" and
+# f"{app_id}:{call.client_address}".
+MINUTE = datetime.timedelta(minutes=1)
+HOUR = datetime.timedelta(hours=1)
+LOGIN_PER_HANDLE = Limit("login-handle", 10, 15 * MINUTE)
+LOGIN_PER_ADDRESS = Limit("login-address", 100, 15 * MINUTE)
+CODE_CHECKS_PER_ADDRESS = Limit("code-address", 60, HOUR)
+FORGOT_PASSWORD_PER_HANDLE = Limit("forgot-handle", 5, HOUR)
+FORGOT_PASSWORD_PER_ADDRESS = Limit("forgot-address", 30, HOUR)
+SIGNUP_PER_ADDRESS = Limit("signup-address", 30, HOUR)
+SMS_PER_USER = Limit("sms-user", 5, HOUR)
+SMS_PER_ADDRESS = Limit("sms-address", 30, HOUR)
+
 
 def hit(limit: Limit, subject: str) -> None:
     """Count one event for `subject`; raise a rate-limit ApiError when the window is full.

@@ -4,6 +4,7 @@ CORS preflight, unknown routes, and failures inside and outside the functions.""
 from __future__ import annotations
 
 import json
+import re
 import socket
 from typing import Iterator
 
@@ -206,12 +207,13 @@ def test_request_reaches_function_intact(probe_server):
     assert len(body["invocationId"]) == 36
 
 
-def test_forwarded_for_header_kept(probe_server):
+def test_forwarded_for_header_gets_the_peer_appended(probe_server):
+    """Like Azure's front ends: a client-sent entry is kept, and the real peer comes last."""
     response = requests.post(
         probe_server + "/api/probe/items/1", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10
     )
 
-    assert response.json()["forwardedFor"] == "203.0.113.9"
+    assert re.fullmatch(r"203\.0\.113\.9, 127\.0\.0\.1:\d+", response.json()["forwardedFor"])
 
 
 def test_route_parameter_never_spans_segments(probe_server):

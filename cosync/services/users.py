@@ -39,6 +39,15 @@ def load_user(caller: Caller) -> dict[str, Any]:
     return user
 
 
+def revoke_tokens(app_id: str, handle: str) -> None:
+    """Invalidate every access and login token issued to the user so far.
+
+    Tokens carry the user's `tokenVersion`; raising it makes `load_user` refuse the older
+    ones. Password change and reset, suspension and deletion call this.
+    """
+    db.collection(db.USERS).update_one({"appId": app_id, "handle": handle}, {"$inc": {"tokenVersion": 1}})
+
+
 def get_user(caller: Caller) -> dict[str, Any]:
     load_active_app(caller.app_id)
     user = load_user(caller)
