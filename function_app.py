@@ -5,7 +5,7 @@ import os
 
 import azure.functions as func
 
-from cosync.routes import admin, appuser, maintenance
+from cosync.routes import admin, appuser, keys, maintenance, wellknown
 
 if os.environ.get("FUNCTIONS_WORKER_RUNTIME"):
     # Inside the Functions host, check the secrets now: a missing one stops the start with a
@@ -24,3 +24,5 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(appuser.bp)
 app.register_functions(admin.bp)
 app.register_functions(maintenance.bp)
+app.register_functions(wellknown.bp)
+app.register_functions(keys.bp)

@@ -165,8 +165,12 @@ def respond(
     context: Any,
     action: str,
     work: Callable[[Call], Any],
+    authenticate: bool = True,
 ) -> func.HttpResponse:
-    """Parse `request`, run `work`, and turn its result or error into the response."""
+    """Parse `request`, run `work`, and turn its result or error into the response.
+
+    With `authenticate=False` (public documents) token headers are ignored, not verified.
+    """
     invocation_id = _invocation_id(context)
     call = Call(
         request=request,
@@ -175,7 +179,8 @@ def respond(
         invocation_id=invocation_id,
     )
     try:
-        call.caller = resolve_caller(request.headers, request.params)
+        if authenticate:
+            call.caller = resolve_caller(request.headers, request.params)
         if request.method.upper() not in ("GET", "HEAD", "DELETE"):
             call.body = parse_body(request)
         result = work(call)

@@ -63,6 +63,20 @@ def load_app_private_key(key64: str) -> rsa.RSAPrivateKey:
     return key
 
 
+@functools.lru_cache(maxsize=256)
+def load_public_key_pem(pem: bytes) -> rsa.RSAPublicKey:
+    """Parse an RSA public key from SPKI PEM (`-----BEGIN PUBLIC KEY-----`)."""
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("the public key must be an RSA key")
+    return key
+
+
+def load_app_public_key(key64: str) -> rsa.RSAPublicKey:
+    """Parse an app public key in its published form, base64 of SPKI PEM text."""
+    return load_public_key_pem(base64.b64decode(key64))
+
+
 def _base64url_uint(value: int) -> str:
     raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -71,6 +85,11 @@ def _base64url_uint(value: int) -> str:
 def public_jwk(key: rsa.RSAPublicKey) -> dict[str, str]:
     numbers = key.public_numbers()
     return {"kty": "RSA", "e": _base64url_uint(numbers.e), "n": _base64url_uint(numbers.n)}
+
+
+def signing_jwk(key: rsa.RSAPublicKey) -> dict[str, str]:
+    """Return the JWK (RFC 7517) of an RS256 verification key, with its thumbprint as `kid`."""
+    return {**public_jwk(key), "kid": thumbprint(key), "use": "sig", "alg": "RS256"}
 
 
 @functools.lru_cache(maxsize=256)

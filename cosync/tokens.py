@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cosync.dotpath import get_path, set_path
-from cosync.keys import load_app_private_key, load_server_key, thumbprint
+from cosync.keys import load_app_private_key, load_public_key_pem, load_server_key, thumbprint
 from cosync.secrets import get_secrets
 from cosync.settings import get_settings
 
@@ -38,6 +39,28 @@ def _server_key():
     return load_server_key(secrets.server_private_key_pem, secrets.server_key_passphrase)
 
 
+def server_public_key() -> rsa.RSAPublicKey:
+    """Return the public half of the current server key."""
+    return _server_key().public_key()
+
+
+def server_verification_keys(kid: str | None, now: float) -> list[rsa.RSAPublicKey]:
+    """Return the server keys that may have signed a token whose header names `kid`.
+
+    The previous server key counts until its `server-previous-key-valid-until`. Tokens of the
+    reference server carry no `kid`, so they are tried against both keys.
+    """
+    secrets = get_secrets()
+    keys = [server_public_key()]
+    previous_pem = secrets.server_previous_public_key_pem
+    valid_until = secrets.server_previous_key_valid_until
+    if previous_pem is not None and valid_until is not None and now < valid_until.timestamp():
+        keys.append(load_public_key_pem(previous_pem))
+    if kid is None:
+        return keys
+    return [key for key in keys if thumbprint(key) == kid]
+
+
 def sign_with_server_key(claims: dict[str, Any]) -> str:
     key = _server_key()
     payload = {**claims, "iat": int(time.time())}
@@ -50,14 +73,25 @@ def decode_server_token(token: str) -> dict[str, Any]:
     Tokens issued by the reference server carry no `exp`; one that does is checked.
     """
     try:
-        return jwt.decode(
-            token,
-            _server_key().public_key(),
-            algorithms=ALGORITHMS,
-            options={"require": ["iat"], "verify_aud": False},
-        )
+        kid = jwt.get_unverified_header(token).get("kid")
     except jwt.PyJWTError as error:
         raise InvalidToken(str(error)) from None
+    if kid is not None and not isinstance(kid, str):
+        raise InvalidToken("the kid header is not a string")
+    keys = server_verification_keys(kid, time.time())
+    if not keys:
+        raise InvalidToken(f"no server key has the kid {kid!r}")
+    error: jwt.PyJWTError | None = None
+    for key in keys:
+        try:
+            return jwt.decode(
+                token, key, algorithms=ALGORITHMS, options={"require": ["iat"], "verify_aud": False}
+            )
+        except jwt.InvalidSignatureError as failure:
+            error = failure
+        except jwt.PyJWTError as failure:
+            raise InvalidToken(str(failure)) from None
+    raise InvalidToken(str(error)) from None
 
 
 def issue_server_secret() -> str:
@@ -88,6 +122,21 @@ class UserJwtKey:
 
 def issuer_for(app_id: str) -> str:
     return f"{get_settings().public_base_url}/api/apps/{app_id}"
+
+
+def user_jwt_audience(app: dict[str, Any]) -> str:
+    """Return the `aud` claim: the app's `jwtAudience`, else as CosyncJWT its `realmAppId` or "none"."""
+    return app.get("jwtAudience") or app.get("realmAppId") or "none"
+
+
+def user_jwt_lifetime_seconds(app: dict[str, Any]) -> float:
+    """Return the user JWT lifetime from `userJWTExpiration` hours.
+
+    The schema default is 24 hours, and a stored 0 means one hour, as in the reference server.
+    """
+    hours = app.get("userJWTExpiration")
+    hours = 24 if hours is None else (hours or 1)
+    return float(hours) * 3600
 
 
 def is_anonymous_handle(handle: str) -> bool:
@@ -126,13 +175,10 @@ def user_jwt_claims(user: dict[str, Any], app: dict[str, Any], now: float) -> di
     elif email_field_path == "email":
         claims["email"] = metadata["email"]
 
-    # The schema default is 24 hours; a stored 0 means one hour, as in the reference server.
-    hours = app.get("userJWTExpiration")
-    hours = 24 if hours is None else (hours or 1)
     claims.update({
-        "aud": app.get("realmAppId") or "none",
+        "aud": user_jwt_audience(app),
         "sub": handle,
-        "exp": int(now + float(hours) * 3600),
+        "exp": int(now + user_jwt_lifetime_seconds(app)),
         "iss": issuer_for(app["appId"]),
         "iat": int(now),
     })

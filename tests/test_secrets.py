@@ -44,7 +44,14 @@ ALL_SECRETS = {
     "encryption-key": "q9Q0n2m5Yx3r7Jc1Kp8Vt4Wz6Bd0Hf2Ls5Ng7Pe9Ru1=",
     "sendgrid-api-key": "SG.vault-key.abcdef",
 }
-SECRET_NAMES = ["server-private-key", "server-key-passphrase", "encryption-key", "sendgrid-api-key"]
+SECRET_NAMES = [
+    "server-private-key",
+    "server-key-passphrase",
+    "encryption-key",
+    "sendgrid-api-key",
+    "server-previous-public-key",
+    "server-previous-key-valid-until",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -82,13 +89,15 @@ def test_keyvault_requests_exact_names() -> None:
     load_secrets(source)
 
     assert vault.authorized_secret_names() == SECRET_NAMES
-    assert [request.method for request in vault.requests] == ["GET"] * 5
+    assert [request.method for request in vault.requests] == ["GET"] * 7
     assert [request.path for request in vault.requests] == [
         "/secrets/server-private-key/",
         "/secrets/server-private-key/",
         "/secrets/server-key-passphrase/",
         "/secrets/encryption-key/",
         "/secrets/sendgrid-api-key/",
+        "/secrets/server-previous-public-key/",
+        "/secrets/server-previous-key-valid-until/",
     ]
     for request in vault.requests:
         assert list(request.query) == ["api-version"]
@@ -101,7 +110,7 @@ def test_keyvault_challenge_then_bearer_token() -> None:
 
     # The first request goes out without a token and receives the 401 challenge.
     assert vault.requests[0].authorization is None
-    assert [request.authorization for request in vault.requests[1:]] == [f"Bearer {TEST_TOKEN}"] * 4
+    assert [request.authorization for request in vault.requests[1:]] == [f"Bearer {TEST_TOKEN}"] * 6
     assert credential.requests == [
         TokenRequest(scopes=(f"{KEY_VAULT_RESOURCE}/.default",), tenant_id=TEST_TENANT_ID)
     ]
@@ -171,8 +180,8 @@ def test_get_secrets_caches(monkeypatch: pytest.MonkeyPatch) -> None:
     second = get_secrets()
 
     assert second is first
-    assert requests_after_first == 5
-    assert len(vault.requests) == 5
+    assert requests_after_first == 7
+    assert len(vault.requests) == 7
 
 
 def test_get_secrets_reloads_after_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -373,4 +382,6 @@ def test_secret_names_match_constants() -> None:
         secrets.SERVER_KEY_PASSPHRASE,
         secrets.ENCRYPTION_KEY,
         secrets.SENDGRID_API_KEY,
+        secrets.SERVER_PREVIOUS_PUBLIC_KEY,
+        secrets.SERVER_PREVIOUS_KEY_VALID_UNTIL,
     ] == SECRET_NAMES

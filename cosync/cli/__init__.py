@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "cosync.cli.local",
     "cosync.cli.apps",
     "cosync.cli.atlas",
+    "cosync.cli.server_key",
 )
 
 

@@ -53,6 +53,7 @@ SECRET_FIELDS = frozenset({
     "appPrivateKey",
     "appSecret",
     "appPublicKeyPrevious",
+    "appRetiredKeys",
     "TWILIOAccountSid",
     "TWILIOToken",
     "TWILIOPhoneNumber",
