@@ -48,7 +48,7 @@ class MissingSecretError(RuntimeError):
 
 
 class InvalidSecretError(MissingSecretError):
-    """A secret is present but its value cannot be used; it stops a start as a missing one does."""
+    """A secret that is present but unusable. Start-up stops on it as on a missing secret."""
 
 
 @dataclass(frozen=True)

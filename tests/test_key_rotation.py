@@ -350,7 +350,7 @@ def test_server_key_overlap_ends_without_reload(api, user_app, own_secrets, monk
     assert _get_user(api, old_access).json() == error(405, "invalid access token")
 
 
-def test_server_token_without_kid_tries_previous_key(api, user_app, own_secrets, server_secret):
+def test_server_token_without_kid_tries_previous_key(api, user_app, own_secrets):
     # Tokens of the reference server carry no `kid`; one signed by the previous key still works.
     claims = jwt.decode(user_app["appToken"], options={"verify_signature": False})
     current = secrets.get_secrets()
@@ -383,7 +383,7 @@ def test_server_token_with_unknown_kid_rejected(api, user_app, own_secrets, kid)
 
 
 def _sign_raw(header, claims, key):
-    """Sign a JWS by hand, so the header may hold what PyJWT would refuse to write."""
+    """Sign a JWS by hand, so the header may contain values that PyJWT rejects when encoding."""
     def encode(value):
         return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 

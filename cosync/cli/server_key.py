@@ -1,7 +1,7 @@
 """`server-key ...`: replace the server key with an overlap, then re-sign the stored app tokens.
 
 The server key signs the server secret, app tokens and access tokens. After `server-key rotate`
-the previous key still verifies the tokens it signed until the chosen date; `server-key
+the previous key still verifies the tokens it signed until the chosen date. `server-key
 reissue-app-tokens` then gives every app a token signed by the new key.
 """
 

@@ -14,6 +14,8 @@ from cosync.services import discovery
 
 bp = func.Blueprint()
 
+# NOTE: the dotted literal segments (`.well-known`, `jwks.json`) are tested with the development
+# server only, not yet with the Functions host in Azure.
 DISCOVERY_MAX_AGE_SECONDS = 3600
 JWKS_MAX_AGE_SECONDS = 300
 

@@ -4,8 +4,8 @@ The current key pair is in `appPrivateKey` and `appPublicKey`, as in CosyncJWT. 
 the public half of the replaced key into `appRetiredKeys`, where it stays published in the JWK
 Set until every user JWT it signed has expired.
 
-Every request reads the app document, and parsed keys are cached by their stored value, so all
-workers sign with a new key from their next request on; no cache has to expire first.
+Every request reads the app document, and parsed keys are cached by their stored value. So every
+worker signs with a new key from its next request on, without waiting for a cache to expire.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def rotate_app_key(app_id: Any, body: dict[str, Any]) -> dict[str, Any]:
 
     The replaced public key stays in the JWK Set for the app's user JWT lifetime plus
     RETIREMENT_MARGIN. With `revokePrevious` every earlier key leaves the JWK Set at once, so
-    that the tokens they signed stop verifying, which is the answer to a leaked private key.
+    the tokens they signed stop verifying (for a leaked private key).
     """
     if not isinstance(app_id, str) or not app_id:
         raise ApiError(errors.MISSING_PARAM, "appId is required")
