@@ -5,7 +5,7 @@ import os
 
 import azure.functions as func
 
-from cosync.routes import admin, appuser, keys, maintenance, wellknown
+from cosync.routes import admin, appuser, keys, maintenance, phone, profile, two_factor, wellknown
 
 if os.environ.get("FUNCTIONS_WORKER_RUNTIME"):
     # Inside the Functions host, check the secrets now: a missing one stops the start with a
@@ -26,3 +26,6 @@ app.register_functions(admin.bp)
 app.register_functions(maintenance.bp)
 app.register_functions(wellknown.bp)
 app.register_functions(keys.bp)
+app.register_functions(two_factor.bp)
+app.register_functions(phone.bp)
+app.register_functions(profile.bp)

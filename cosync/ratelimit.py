@@ -42,6 +42,9 @@ FORGOT_PASSWORD_PER_ADDRESS = Limit("forgot-address", 30, HOUR)
 SIGNUP_PER_ADDRESS = Limit("signup-address", 30, HOUR)
 SMS_PER_USER = Limit("sms-user", 5, HOUR)
 SMS_PER_ADDRESS = Limit("sms-address", 30, HOUR)
+# Second-factor codes checked per (app, handle), across login tokens: a caller who knows the
+# password cannot get unlimited TOTP guesses by logging in again and again.
+TWO_FACTOR_CHECKS_PER_USER = Limit("two-factor-user", 10, HOUR)
 
 
 def hit(limit: Limit, subject: str) -> None:

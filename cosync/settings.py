@@ -29,6 +29,7 @@ class Settings:
     noreply_email: str
     outbox_dir: Path
     sendgrid_api_host: str
+    twilio_api_base_url: str
     max_body_bytes: int
     mongodb_timeout_ms: int
 
@@ -64,6 +65,7 @@ def read_settings() -> Settings:
         noreply_email=_text("NOREPLY_EMAIL", "no-reply@example.com"),
         outbox_dir=Path(_text("OUTBOX_DIR", ".data/outbox")),
         sendgrid_api_host=_text("SENDGRID_API_HOST", "https://api.sendgrid.com"),
+        twilio_api_base_url=_text("TWILIO_API_BASE_URL", "https://api.twilio.com"),
         max_body_bytes=_integer("MAX_BODY_BYTES", 100 * 1024, 1024),
         mongodb_timeout_ms=_integer("MONGODB_TIMEOUT_MS", 5000, 100),
     )

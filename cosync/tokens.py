@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,10 @@ SCOPE_SERVER = "server"
 SCOPE_APP = "app"
 SCOPE_USER = "user"
 SCOPE_APP_SECRET = "appSecret"
+# Login tokens stand between the password and the second factor; no route but loginComplete
+# accepts this scope.
+SCOPE_LOGIN = "login"
+LOGIN_TOKEN_LIFETIME_SECONDS = 600
 
 # Claims that identify the token itself; user metadata may never set them.
 REGISTERED_CLAIMS = frozenset({"aud", "sub", "exp", "iat", "iss", "nbf", "jti"})
@@ -111,6 +116,43 @@ def issue_access_token(handle: str, app_id: str, token_version: int) -> str:
     return sign_with_server_key(
         {"handle": handle, "appId": app_id, "scope": SCOPE_USER, "tokenVersion": token_version}
     )
+
+
+def issue_login_token(handle: str, app_id: str, token_version: int, method: str) -> tuple[str, str]:
+    """Mint a login token for the second factor `method`; return it with its `jti`.
+
+    It expires after `LOGIN_TOKEN_LIFETIME_SECONDS`, and `jti` keys its attempt counter.
+    """
+    token_id = uuid.uuid4().hex
+    claims = {
+        "handle": handle,
+        "appId": app_id,
+        "scope": SCOPE_LOGIN,
+        "tokenVersion": token_version,
+        "method": method,
+        "jti": token_id,
+        "exp": int(time.time()) + LOGIN_TOKEN_LIFETIME_SECONDS,
+    }
+    return sign_with_server_key(claims), token_id
+
+
+def decode_login_token(token: str) -> dict[str, Any]:
+    """Verify a login token and return its claims; any other token raises InvalidToken."""
+    try:
+        claims = jwt.decode(
+            token,
+            _server_key().public_key(),
+            algorithms=ALGORITHMS,
+            options={"require": ["iat", "exp", "jti"], "verify_aud": False},
+        )
+    except jwt.PyJWTError as error:
+        raise InvalidToken(str(error)) from None
+    if claims.get("scope") != SCOPE_LOGIN:
+        raise InvalidToken(f"token scope {claims.get('scope')!r} is not a login token")
+    for name, kind in (("handle", str), ("appId", str), ("method", str), ("jti", str), ("tokenVersion", int)):
+        if not isinstance(claims.get(name), kind) or isinstance(claims.get(name), bool):
+            raise InvalidToken(f"login token claim {name} is missing or malformed")
+    return claims
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from cosync.crypto import burn_password_check, hash_password, verify_password
 from cosync.errors import ApiError
 from cosync.dates import utc_now
 from cosync.services.apps import check_app_active, load_app, setting, signing_key
+from cosync.services import two_factor
 from cosync.services.sessions import issue_session
 from cosync.services.signup import pending_entries
 from cosync.validation import normalise_handle, require_text
@@ -45,7 +46,9 @@ def login(app_id: str, body: dict[str, Any]) -> dict[str, str]:
     if status != "active":
         audit.record(app_id, "login", "error", user["handle"], code=errors.USER_IS_SUSPENDED.code)
         raise ApiError(errors.USER_IS_SUSPENDED, f"account status is {status!r}")
-    # NOTE: two-factor login (the `login-token` response) is not built yet; users cannot turn it on.
+    challenge = two_factor.start_login(app, user)
+    if challenge is not None:
+        return challenge
 
     session = issue_session(user, app, signing_key(app))
     changes: dict[str, Any] = {"lastLogin": utc_now()}
