@@ -372,3 +372,10 @@ def test_access_token_from_login_complete_is_user_scope(api, google_app, google_
     claims = jwt.decode(session["access-token"], options={"verify_signature": False})
     assert claims["scope"] == "user"
     assert claims["handle"] == HANDLE
+
+
+def test_json_number_code_accepted(api, google_app, google_user):
+    """W5: a TOTP code sent as a JSON number is checked, not a crash."""
+    _, secret = google_user
+    response = complete(api, google_app, login_token(api, google_app), int(totp_code(secret)))
+    assert response.status_code == 200, response.text
