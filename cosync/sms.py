@@ -46,7 +46,7 @@ class SmsError(Exception):
 
 @dataclass(frozen=True)
 class SmsReceipt:
-    """Where a message went: `channel` is "twilio" (with Twilio's `sid` and `status`) or "outbox"."""
+    """The delivery of one message: `channel` is "twilio" (with Twilio's `sid` and `status`) or "outbox"."""
 
     channel: str
     sid: str | None = None
@@ -140,7 +140,7 @@ def _send_with_twilio(account: TwilioAccount, to: str, text: str) -> SmsReceipt:
     try:
         message = client.messages.create(to=to, from_=account.sender, body=text)
     except (TwilioRestException, TwilioServiceException) as error:
-        # Twilio answers errors in its legacy format (TwilioRestException) or as RFC 9457
+        # Twilio returns errors in its legacy format (TwilioRestException) or as RFC 9457
         # problem details (TwilioServiceException).
         text_of_error = getattr(error, "msg", None) or getattr(error, "detail", None) or getattr(error, "title", "")
         provider = {"status": error.status, "code": error.code, "message": text_of_error}

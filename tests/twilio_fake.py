@@ -1,7 +1,7 @@
 """A local stand-in for Twilio's Messages API, for the real `twilio` client in tests.
 
 It accepts `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` with HTTP basic auth and a
-form body (`To`, `From`, `Body`), records each message, and answers as Twilio does: HTTP 201
+form body (`To`, `From`, `Body`), records each message, and responds as Twilio does: HTTP 201
 with the message resource, or the error set in `reject` (HTTP 400 with Twilio's
 `{"code", "message", "more_info", "status"}`). Wrong credentials get HTTP 401 and code 20003.
 """

@@ -37,5 +37,5 @@ def verify_phone(req: func.HttpRequest, context: func.Context) -> func.HttpRespo
 
 @bp.function_name("testAppTwilio")
 @bp.route(route="app/testAppTwilio", methods=["POST"])
-def test_app_twilio(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+def send_app_twilio_test(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     return respond(req, context, "testAppTwilio", _test_app_twilio)

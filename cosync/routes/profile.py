@@ -22,7 +22,7 @@ def _set_user_name(call: Call) -> bool:
 
 
 def _set_user_metadata(call: Call) -> bool:
-    # CosyncJWT answers 403 here when no access token gives a user.
+    # CosyncJWT returns 403 here when no access token gives a user.
     return profile.set_user_metadata(call.require_user(missing=errors.MISSING_PARAM), call.body)
 
 

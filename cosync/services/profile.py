@@ -4,8 +4,8 @@
 User names are 3 to 32 characters from `a-z`, `0-9`, `.`, `_` and `-`, starting with a letter
 or digit. They are compared in lower case, so "Ada" and "ada" are one name, and they never
 contain `@`, so a login identifier is either an e-mail handle or a user name, never both.
-A name is set once and is unique per app: `usernames` holds one document per taken name,
-whose unique `_id` decides between parallel requests.
+A name is set once and is unique per app. The `usernames` collection contains one document per
+taken name, and its unique `_id` decides between parallel requests.
 """
 
 from __future__ import annotations
