@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from cosync.settings import get_settings
+from cosync.settings import get_settings, is_encrypted_or_local
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,6 @@ MAX_REASON_CHARS = 300
 # A 64-character local part, "@" and a 255-character domain (RFC 5321 section 4.5.3.1).
 MAX_ADDRESS_CHARS = 320
 
-_LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 _UNSAFE_FILENAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -194,11 +192,8 @@ def _send_with_sendgrid(message: EmailMessage, api_key: str) -> None:
 def _sendgrid_host() -> str:
     """Return the configured SendGrid base URL after checking that the key travels encrypted."""
     host = get_settings().sendgrid_api_host.rstrip("/")
-    parts = urlsplit(host)
-    if parts.scheme == "https" and parts.hostname:
+    if is_encrypted_or_local(host):
         return host
-    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
-        return host  # a local test server
     raise MailError(
         f"invalid SENDGRID_API_HOST {host!r}: use an https:// URL "
         "(plain http is accepted only for 127.0.0.1 and localhost)"

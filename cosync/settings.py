@@ -11,6 +11,9 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class SettingsError(RuntimeError):
@@ -75,3 +78,12 @@ def read_settings() -> Settings:
 def get_settings() -> Settings:
     """Return the process-wide settings, read on first use."""
     return read_settings()
+
+
+def is_encrypted_or_local(url: str) -> bool:
+    """Tell whether credentials sent to `url` stay private: https, or plain http to a local test
+    server on this machine."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS

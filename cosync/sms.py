@@ -18,18 +18,16 @@ import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from cosync.crypto import DecryptionError, decrypt_field
 from cosync.secrets import get_secrets
-from cosync.settings import get_settings
+from cosync.settings import get_settings, is_encrypted_or_local
 
 log = logging.getLogger(__name__)
 
 TWILIO_DEFAULT_BASE_URL = "https://api.twilio.com"
 TWILIO_TIMEOUT_SECONDS = 10.0
 TWILIO_FIELDS = ("TWILIOAccountSid", "TWILIOToken", "TWILIOPhoneNumber")
-_LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
 
 class SmsError(Exception):
@@ -95,11 +93,8 @@ def send_sms(app: dict[str, Any], to: str, text: str) -> SmsReceipt:
 def _twilio_base_url() -> str:
     """Return the Twilio API base URL after checking that credentials travel encrypted."""
     base = get_settings().twilio_api_base_url.rstrip("/")
-    parts = urlsplit(base)
-    if parts.scheme == "https" and parts.hostname:
+    if is_encrypted_or_local(base):
         return base
-    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
-        return base  # a local test server
     raise SmsError(
         f"invalid TWILIO_API_BASE_URL {base!r}: use an https:// URL "
         "(plain http is accepted only for 127.0.0.1 and localhost)"

@@ -178,7 +178,7 @@ def test_wrong_twilio_credentials_fail_login(api, phone_app, phone_user, twilio)
     assert response.json() == error(500, "internal server error")
 
 
-def test_phone_two_factor_off_when_app_switches_to_google(api, phone_app, phone_user):
+def test_phone_factor_off_in_google_app(api, phone_app, phone_user):
     db.collection(db.APPS).update_one({"appId": phone_app["appId"]}, {"$set": {"twoFactorVerification": "google"}})
     assert sorted(login(api, phone_app, HANDLE).json()) == ["access-token", "jwt"]
 

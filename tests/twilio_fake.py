@@ -12,11 +12,12 @@ import base64
 import contextlib
 import json
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from local_http import serving_fake
 from urllib.parse import parse_qs
 
 MESSAGES_PATH = re.compile(r"/2010-04-01/Accounts/([A-Za-z0-9]+)/Messages\.json")
@@ -87,14 +88,5 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
 @contextlib.contextmanager
 def running_fake_twilio() -> Iterator[FakeTwilio]:
     """Serve a FakeTwilio on a free 127.0.0.1 port for the duration of the block."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    fake = FakeTwilio(url=f"http://127.0.0.1:{server.server_port}")
-    server.RequestHandlerClass = _handler_for(fake)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving_fake(lambda url: FakeTwilio(url=url), _handler_for) as fake:
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
