@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
-
-from local_http import serving_fake
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 @dataclass
@@ -65,5 +64,14 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
 @contextlib.contextmanager
 def running_fake_sendgrid() -> Iterator[FakeSendGrid]:
     """Serve a FakeSendGrid on a free 127.0.0.1 port for the duration of the block."""
-    with serving_fake(lambda url: FakeSendGrid(url=url), _handler_for) as fake:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    fake = FakeSendGrid(url=f"http://127.0.0.1:{server.server_port}")
+    server.RequestHandlerClass = _handler_for(fake)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
         yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
