@@ -76,7 +76,7 @@ def set_user_name(caller: Caller, body: dict[str, Any]) -> bool:
 
 
 def _claim_name(app_id: str, name: str, handle: str) -> None:
-    """Reserve `name` for `handle`; a claim whose holder no longer has the name is taken over."""
+    """Reserve `name` for `handle`, taking over a claim whose account was deleted."""
     names = db.collection(db.USER_NAMES)
     claim_id = f"{app_id}:{name}"
     try:
@@ -84,10 +84,10 @@ def _claim_name(app_id: str, name: str, handle: str) -> None:
         return
     except DuplicateKeyError:
         pass
-    # A claim whose holder's account was deleted is taken over.
     holder = names.find_one({"_id": claim_id})
-    if holder is not None and holder.get("handle") != handle \
-            and db.collection(db.USERS).find_one({"appId": app_id, "handle": holder.get("handle")}, {"_id": 1}):
+    holder_handle = holder.get("handle") if holder is not None else handle
+    holder_exists = db.collection(db.USERS).find_one({"appId": app_id, "handle": holder_handle}, {"_id": 1})
+    if holder_handle != handle and holder_exists is not None:
         raise ApiError(errors.USERNAME_ALREADY_IN_USE, "another user is taking this name")
     names.replace_one({"_id": claim_id}, {"appId": app_id, "handle": handle, "createdAt": utc_now()}, upsert=True)
 

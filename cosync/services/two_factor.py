@@ -38,14 +38,21 @@ CODE_PATTERN = re.compile(r"[0-9]{1,8}")
 
 
 def _google_active(app: dict[str, Any], user: dict[str, Any]) -> bool:
-    return setting(app, "twoFactorVerification") == GOOGLE and user.get("twoFactorGoogleVerification") is True \
+    return (
+        setting(app, "twoFactorVerification") == GOOGLE
+        and user.get("twoFactorGoogleVerification") is True
         and bool(user.get("googleSecretKey"))
+    )
 
 
 def _phone_active(app: dict[str, Any], user: dict[str, Any]) -> bool:
     # Unlike CosyncJWT, the user's phone flag counts only while the app's method is phone.
-    return setting(app, "twoFactorVerification") == PHONE and user.get("twoFactorPhoneVerification") is True \
-        and user.get("phoneVerified") is True and bool(user.get("phone"))
+    return (
+        setting(app, "twoFactorVerification") == PHONE
+        and user.get("twoFactorPhoneVerification") is True
+        and user.get("phoneVerified") is True
+        and bool(user.get("phone"))
+    )
 
 
 def start_login(app: dict[str, Any], user: dict[str, Any], address: str | None = None) -> dict[str, str] | None:
@@ -105,7 +112,8 @@ def login_complete(app_id: str, body: dict[str, Any], address: str) -> dict[str,
     if user.get("status", "active") != "active":
         raise ApiError(errors.USER_IS_SUSPENDED, f"account status is {user.get('status')!r}")
     method = claims["method"]
-    if not (_google_active(app, user) if method == GOOGLE else method == PHONE and _phone_active(app, user)):
+    still_on = _google_active(app, user) if method == GOOGLE else (method == PHONE and _phone_active(app, user))
+    if not still_on:
         raise _reject(app_id, handle, f"second factor {method!r} is no longer on for this user")
 
     ratelimit.hit(ratelimit.TWO_FACTOR_CHECKS_PER_USER, f"{app_id}:{handle}")
