@@ -35,6 +35,8 @@ class Settings:
     twilio_api_base_url: str
     max_body_bytes: int
     mongodb_timeout_ms: int
+    apple_keys_url: str  # Apple's JWK set for Sign in with Apple ID tokens
+    google_keys_url: str  # Google's JWK set for Google Sign-In ID tokens
 
 
 def _integer(name: str, default: int, minimum: int) -> int:
@@ -71,6 +73,8 @@ def read_settings() -> Settings:
         twilio_api_base_url=_text("TWILIO_API_BASE_URL", "https://api.twilio.com"),
         max_body_bytes=_integer("MAX_BODY_BYTES", 100 * 1024, 1024),
         mongodb_timeout_ms=_integer("MONGODB_TIMEOUT_MS", 5000, 100),
+        apple_keys_url=_text("APPLE_KEYS_URL", "https://appleid.apple.com/auth/keys"),
+        google_keys_url=_text("GOOGLE_KEYS_URL", "https://www.googleapis.com/oauth2/v3/certs"),
     )
 
 

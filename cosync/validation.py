@@ -128,3 +128,28 @@ def parse_metadata(body: dict[str, Any], fields: list[dict[str, Any]]) -> dict[s
             raise ApiError(errors.INVALID_METADATA, f"metaData field {path} is required")
         set_path(result, path, value)
     return result
+
+
+def parse_registration_metadata(body: dict[str, Any], fields: list[dict[str, Any]]) -> dict[str, Any]:
+    """Validate `metaData` as `register` and `socialSignup` do in CosyncJWT.
+
+    Unparsable JSON or a declared field that is not a string raises INVALID_DATA; a missing
+    required field raises INVALID_METADATA, as in `parse_metadata`.
+    """
+    if not fields:
+        return {}
+    raw = body.get("metaData")
+    data: Any = raw
+    if isinstance(raw, str) and raw != "":
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise ApiError(errors.INVALID_DATA, "metaData is not valid JSON") from None
+    if data is not None and data != "" and not isinstance(data, dict):
+        raise ApiError(errors.INVALID_DATA, "metaData must be a JSON object")
+    for field in fields:
+        path = field.get("path")
+        value = get_path(data, path) if isinstance(data, dict) and isinstance(path, str) and path else None
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_METADATA_VALUE_LENGTH):
+            raise ApiError(errors.INVALID_DATA, f"metaData field {path} must be a short string")
+    return parse_metadata({"metaData": data}, fields)

@@ -26,12 +26,11 @@ from cosync import audit, counters, db, errors, ratelimit, templates
 from cosync.crypto import codes_equal, hash_code, hash_password, verify_password
 from cosync.errors import ApiError
 from cosync.mail import MailError
-from cosync.messages import send_template, send_template_or_log
+from cosync.messages import send_template
 from cosync.secrets import get_secrets
 from cosync.dates import utc_now
-from cosync.services.apps import load_active_app, setting, signing_key
-from cosync.services.sessions import issue_session
-from cosync.tokens import user_jwt_claims
+from cosync.services.accounts import insert_user, new_user, welcome
+from cosync.services.apps import load_active_app, setting
 from cosync.validation import parse_locale, parse_metadata, require_code, require_email_handle, require_password
 
 SIGNUP_CODE_LIFETIME = datetime.timedelta(hours=48)
@@ -121,8 +120,8 @@ def _add_pending_code(
 def _signup_without_verification(
     app: dict[str, Any], handle: str, password: str, locale: str, metadata: dict[str, Any]
 ) -> dict[str, Any]:
-    user = _new_user(app["appId"], handle, hash_password(password), locale, metadata)
-    _insert_user(app, user)
+    user = new_user(app["appId"], handle, hash_password(password), locale, metadata)
+    insert_user(app, user)
     db.collection(db.SIGNUPS).update_one(
         {"appId": app["appId"], "handle": handle},
         {"$set": {"status": ACTIVE, "locale": locale, "metaData": metadata, "updatedAt": user["createdAt"]},
@@ -130,48 +129,11 @@ def _signup_without_verification(
          "$unset": {"code": "", "password": "", "expiresAt": ""}},
         upsert=True,
     )
-    session = _welcome(app, user)
+    session = welcome(app, user)
     audit.record(app["appId"], "signup", "success", handle, flow="none")
     # The reference server returns the sign-up code here as a number. This flow has no code to
     # verify, so a random one is returned only to keep the response shape.
     return {**session, "code": int(new_code())}
-
-
-def _new_user(app_id: str, handle: str, password_hash: str, locale: str, metadata: dict[str, Any]) -> dict[str, Any]:
-    now = utc_now()
-    return {
-        "handle": handle,
-        "password": password_hash,
-        "appId": app_id,
-        "locale": locale,
-        "status": "active",
-        "metaData": metadata,
-        "loginProvider": "",
-        "twoFactorPhoneVerification": False,
-        "twoFactorGoogleVerification": False,
-        "tokenVersion": 0,
-        "lastLogin": now,
-        "createdAt": now,
-        "updatedAt": now,
-    }
-
-
-def _insert_user(app: dict[str, Any], user: dict[str, Any]) -> None:
-    """Store a new user, unless the app's JWT needs metadata the user lacks (602) or the handle
-    is taken (601); the unique index decides between parallel requests."""
-    if user_jwt_claims(user, app, 0) is None:
-        raise ApiError(errors.INVALID_DATA, "user metadata lacks a required JWT field")
-    try:
-        db.collection(db.USERS).insert_one(user)
-    except DuplicateKeyError:
-        raise ApiError(errors.HANDLE_ALREADY_REGISTERED, "handle already has an account") from None
-
-
-def _welcome(app: dict[str, Any], user: dict[str, Any]) -> dict[str, str]:
-    """Return the new user's session tokens and send the welcome mail (a failure is only logged)."""
-    session = issue_session(user, app, signing_key(app))
-    send_template_or_log(app, templates.SIGN_UP_SUCCESS, user["handle"], user["locale"], {"HANDLE": user["handle"]})
-    return session
 
 
 def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -193,8 +155,8 @@ def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
     # Entries whose guesses are used up still count here: their passwords were offered too.
     contested = any(item.get("contested") for item in entries if item["expiresAt"] > utc_now())
     password_hash = "" if contested else entry["password"]
-    user = _new_user(app_id, handle, password_hash, locale, entry.get("metaData") or {})
-    _insert_user(app, user)
+    user = new_user(app_id, handle, password_hash, locale, entry.get("metaData") or {})
+    insert_user(app, user)
     query = {"appId": app_id, "handle": handle}
     db.collection(db.SIGNUPS).update_one(
         query,
@@ -202,7 +164,7 @@ def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
          "$unset": {"expiresAt": ""}},
     )
     db.collection(db.SIGNUP_CODES).delete_many(query)
-    session = _welcome(app, user)
+    session = welcome(app, user)
     audit.record(app_id, "completeSignup", "success", handle, contested=contested)
     return session
 
