@@ -5,7 +5,19 @@ import os
 
 import azure.functions as func
 
-from cosync.routes import admin, appuser, keys, maintenance, phone, profile, two_factor, wellknown
+from cosync.routes import (
+    admin,
+    admin_invites,
+    appuser,
+    invites,
+    keys,
+    maintenance,
+    phone,
+    profile,
+    social,
+    two_factor,
+    wellknown,
+)
 
 if os.environ.get("FUNCTIONS_WORKER_RUNTIME"):
     # Inside the Functions host, check the secrets now: a missing one stops the start with a
@@ -29,3 +41,6 @@ app.register_functions(keys.bp)
 app.register_functions(two_factor.bp)
 app.register_functions(phone.bp)
 app.register_functions(profile.bp)
+app.register_functions(social.bp)
+app.register_functions(invites.bp)
+app.register_functions(admin_invites.bp)

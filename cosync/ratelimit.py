@@ -45,6 +45,10 @@ SMS_PER_ADDRESS = Limit("sms-address", 30, HOUR)
 # Second-factor codes checked per (app, handle), across login tokens: a caller who knows the
 # password cannot get unlimited TOTP guesses by logging in again and again.
 TWO_FACTOR_CHECKS_PER_USER = Limit("two-factor-user", 10, HOUR)
+# New anonymous accounts per client address, and invitation mails per inviting user: both
+# create data or send mail on behalf of callers who proved nothing but an app token or a login.
+ANONYMOUS_ACCOUNTS_PER_ADDRESS = Limit("anonymous-address", 30, HOUR)
+INVITE_MAILS_PER_USER = Limit("invite-user", 20, 24 * HOUR)
 
 
 def hit(limit: Limit, subject: str) -> None:
