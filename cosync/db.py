@@ -36,7 +36,13 @@ USER_NAMES = "usernames"
 
 # Collections whose records carry `expiresAt`; `purge_expired` removes them after this many
 # seconds past expiry, so that a late caller still gets "expired" rather than "not found".
-EXPIRING = {SIGNUPS: 7 * 24 * 3600, SIGNUP_CODES: 7 * 24 * 3600, COUNTERS: 0, SMS_CODES: 24 * 3600}
+EXPIRING = {
+    SIGNUPS: 7 * 24 * 3600,
+    SIGNUP_CODES: 7 * 24 * 3600,
+    INVITES: 7 * 24 * 3600,
+    SMS_CODES: 24 * 3600,
+    COUNTERS: 0,
+}
 
 _lock = threading.Lock()
 _client: pymongo.MongoClient | None = None
