@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "cosync.cli.apps",
     "cosync.cli.atlas",
     "cosync.cli.server_key",
+    "cosync.cli.invites",
 )
 
 
