@@ -2,7 +2,7 @@
 
 A token is accepted only when it is signed with RS256 by a key of the provider's JWK set
 (chosen by the header's `kid`), names the provider as `iss` and one of the app's client ids as
-`aud`, has not expired, and, where the provider sends `email_verified`, says the address is
+`aud`, has not expired, and, where the provider sends `email_verified`, marks the address as
 verified. The JWK sets are fetched with `jwt.PyJWKClient` and cached per process.
 """
 

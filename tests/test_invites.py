@@ -295,7 +295,7 @@ def test_register_keeps_invite_when_account_exists(api, inviter, database):
 
 
 def test_register_ignores_owner(api, inviter):
-    """W1: the access token's scope is "user" whatever `owner` says."""
+    """W1: the access token's scope is "user" whatever `owner` contains."""
     app, session = inviter()
     assert _invite(api, session, "own@example.com").status_code == 200
     response = _register(api, app, "own@example.com", latest_code("own@example.com"), owner="server")

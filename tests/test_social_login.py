@@ -124,8 +124,8 @@ def test_social_signup_and_login_with_google(api, social_app, idp):
 def test_social_signup_form_body_like_swift(api, social_app, idp):
     app = social_app()
     token = idp.id_token("apple", "ed+tag@example.com")
-    # Swift sends socialSignup's handle without its %2B fix, so a `+` arrives percent-encoded
-    # only when the caller encoded it; here the address is sent as a form would encode it.
+    # Swift does not apply its %2B fix to this handle. An address the caller encoded itself
+    # still arrives with its `+`.
     response = api.post(
         "/api/appuser/socialSignup",
         headers={"app-token": app["appToken"]},
@@ -133,6 +133,18 @@ def test_social_signup_form_body_like_swift(api, social_app, idp):
     )
     assert response.status_code == 200, response.text
     assert _claims(app, response.json())["sub"] == "ed+tag@example.com"
+
+
+def test_social_login_form_body_like_swift(api, social_app, idp):
+    app = social_app()
+    assert _signup(api, app, idp.id_token("apple", "fo@example.com"), "apple", "fo@example.com").status_code == 200
+    response = api.post(
+        "/api/appuser/socialLogin",
+        headers={"app-token": app["appToken"]},
+        data=f"token={idp.id_token('apple', 'fo@example.com')}&provider=apple",
+    )
+    assert response.status_code == 200, response.text
+    assert set(response.json()) == {"jwt", "access-token"}
 
 
 @pytest.mark.parametrize("case", [
@@ -341,7 +353,7 @@ def test_social_signup_validates_locale_and_metadata(api, social_app, idp):
 
 
 def test_social_signup_ignores_owner(api, social_app, idp):
-    """W1: the access token's scope is "user" whatever `owner` says."""
+    """W1: the access token's scope is "user" whatever `owner` contains."""
     app = social_app()
     response = _signup(api, app, idp.id_token("apple", "ow@example.com"), "apple", "ow@example.com", owner="server")
     access = jwt.decode(response.json()["access-token"], options={"verify_signature": False})

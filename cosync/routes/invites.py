@@ -11,7 +11,7 @@ bp = func.Blueprint()
 
 def _invite(call: Call) -> bool:
     # Only an access token names the inviter. The Kotlin SDK sends the app token here, which
-    # is public, so accepting it would let anyone send invitation mail; CosyncJWT answers 403.
+    # is public, so accepting it would let anyone send invitation mail; CosyncJWT returns 403.
     return invites.invite(call.require_user(missing=errors.MISSING_PARAM), call.body)
 
 

@@ -33,7 +33,7 @@ HANDLE_PATTERN = re.compile(rf"{HANDLE_PREFIX}[A-Za-z0-9_-]{{{MIN_SUFFIX_LENGTH}
 def _require_anonymous_handle(body: dict[str, Any]) -> str:
     handle = body.get("handle")
     if not isinstance(handle, str) or not HANDLE_PATTERN.fullmatch(handle):
-        # CosyncJWT answers 600 for a missing handle too.
+        # CosyncJWT also returns 600 for a missing handle.
         raise ApiError(errors.INVALID_CREDENTIALS, "handle is not ANON_ followed by 16 to 128 letters, digits, - or _")
     return handle
 

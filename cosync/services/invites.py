@@ -5,7 +5,7 @@ An invite is an `invites` document per (app, invitee, sender). Its code is six d
 the operating system's CSPRNG, stored only as a keyed hash (`codeHash`), and expires
 `INVITE_CODE_LIFETIME` after it was sent. All codes of one invitee share the guesses of each
 attempt, and a code dies after `MAX_FAILED_ATTEMPTS` wrong guesses. Registering marks the
-invite `verified`, and the account it creates holds the handle, so a code works once.
+invite `verified`, and the handle then belongs to the new account, so a code works once.
 
 Because only the hash is stored, re-inviting or resending mails a new code that replaces the
 old one; the mail goes out before the new hash is stored, so a failed mail leaves the old code
@@ -117,7 +117,7 @@ def invite(caller: Caller, body: dict[str, Any]) -> bool:
     if inviter.get("status", "active") != "active":
         raise ApiError(errors.USER_IS_SUSPENDED, f"inviter status is {inviter.get('status')!r}")
     # Realm user ids are gone with MongoDB App Services, and Swift sends an empty value for a
-    # nil id, so the inviter's handle stands in for a missing one.
+    # nil id, so the inviter's handle is stored in place of a missing one.
     sender_user_id = optional_text(body, "senderUserId") or caller.handle
 
     if db.collection(db.USERS).find_one({"appId": caller.app_id, "handle": invitee}, {"_id": 1}) is not None:

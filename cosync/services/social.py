@@ -6,7 +6,7 @@ id (`sub`) and e-mail address; see `cosync.idtokens` for what is checked.
 
 Differences from CosyncJWT: suspended or migrated apps and suspended users are refused, an
 account is found by the provider's user id before the e-mail address, the handle is stored
-lower-cased like every other handle, and socialSignup verifies the ID token before it says
+lower-cased like every other handle, and socialSignup verifies the ID token before it reports
 whether an account exists, so the app token alone does not reveal who has an account.
 """
 
