@@ -11,16 +11,17 @@ import contextlib
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from local_server import local_http_server
 
 APPLE_ISSUER = "https://appleid.apple.com"
 GOOGLE_ISSUER = "https://accounts.google.com"
@@ -126,14 +127,7 @@ def _handler_for(fake: FakeIdentityProvider) -> type[BaseHTTPRequestHandler]:
 @contextlib.contextmanager
 def running_fake_idp() -> Iterator[FakeIdentityProvider]:
     """Serve a FakeIdentityProvider on a free 127.0.0.1 port for the duration of the block."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    fake = FakeIdentityProvider(url=f"http://127.0.0.1:{server.server_port}")
-    server.RequestHandlerClass = _handler_for(fake)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with local_http_server() as server:
+        fake = FakeIdentityProvider(url=f"http://127.0.0.1:{server.server_port}")
+        server.RequestHandlerClass = _handler_for(fake)
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from local_server import local_http_server
 
 
 @dataclass
@@ -64,14 +65,7 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
 @contextlib.contextmanager
 def running_fake_sendgrid() -> Iterator[FakeSendGrid]:
     """Serve a FakeSendGrid on a free 127.0.0.1 port for the duration of the block."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    fake = FakeSendGrid(url=f"http://127.0.0.1:{server.server_port}")
-    server.RequestHandlerClass = _handler_for(fake)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with local_http_server() as server:
+        fake = FakeSendGrid(url=f"http://127.0.0.1:{server.server_port}")
+        server.RequestHandlerClass = _handler_for(fake)
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
