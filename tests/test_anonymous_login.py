@@ -207,3 +207,14 @@ def test_anonymous_login_error_body_is_fresh(api, anonymous_app):
     response = _login(api, app, "ANON_short")
     assert set(response.json()) == {"code", "message"}
 
+
+
+def test_anonymous_accounts_per_address_are_limited(api, anonymous_app, database):
+    app = anonymous_app()
+    for _ in range(30):
+        assert _login(api, app, _handle()).status_code == 200
+    response = _login(api, app, _handle())
+    assert response.status_code == 429
+    assert response.json() == error(500, "internal server error")
+    assert int(response.headers["Retry-After"]) > 0
+    assert database[db.USERS].count_documents({"appId": app["appId"]}) == 30

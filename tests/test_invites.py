@@ -41,7 +41,8 @@ def inviter(api, new_app):
 
 
 def test_invite_emails_code_to_invitee(api, inviter, database):
-    """W10: the code goes to the invitee, and the invite records its sender."""
+    """W10 and W11: the code goes to the invitee, is stored only as a keyed hash, and the
+    invite records its sender."""
     app, session = inviter()
     before = datetime.datetime.now(datetime.timezone.utc)
     response = _invite(api, session, " New@Example.com ", senderUserId="realm-user-1")

@@ -64,6 +64,7 @@ def _claims(app, body):
 
 
 def test_social_signup_with_apple_token(api, social_app, idp, database):
+    """W20: the handle is stored lower-cased, like every other handle."""
     app = social_app()
     token = idp.id_token("apple", "Ann@Example.com")
     response = _signup(api, app, token, "apple", "Ann@Example.com")
@@ -197,6 +198,12 @@ def test_social_signup_rejects_token_for_other_email(api, social_app, idp, datab
     response = _signup(api, app, idp.id_token("apple", "real@example.com"), "apple", "victim@example.com")
     assert response.json() == TOKEN_IS_INVALID
     assert database[db.USERS].count_documents({"appId": app["appId"]}) == 0
+
+
+def test_social_login_accepts_client_id_list(api, social_app, idp):
+    app = social_app(googleClientId=["other.apps.googleusercontent.com", GOOGLE_AUDIENCE])
+    response = _signup(api, app, idp.id_token("google", "li@example.com"), "google", "li@example.com")
+    assert response.status_code == 200, response.text
 
 
 def test_social_routes_check_provider_switches(api, social_app, idp):
