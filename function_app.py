@@ -8,6 +8,7 @@ import azure.functions as func
 from cosync.routes import (
     admin,
     admin_invites,
+    admin_users,
     appuser,
     invites,
     keys,
@@ -35,6 +36,7 @@ if os.environ.get("FUNCTIONS_WORKER_RUNTIME"):
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(appuser.bp)
 app.register_functions(admin.bp)
+app.register_functions(admin_users.bp)
 app.register_functions(maintenance.bp)
 app.register_functions(wellknown.bp)
 app.register_functions(keys.bp)

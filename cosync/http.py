@@ -166,10 +166,12 @@ def respond(
     action: str,
     work: Callable[[Call], Any],
     authenticate: bool = True,
+    read_body: bool = True,
 ) -> func.HttpResponse:
     """Parse `request`, run `work`, and turn its result or error into the response.
 
     With `authenticate=False` (public documents) token headers are ignored, not verified.
+    With `read_body` false the body is left to `work`, which then applies its own size limit.
     """
     invocation_id = _invocation_id(context)
     call = Call(
@@ -181,7 +183,7 @@ def respond(
     try:
         if authenticate:
             call.caller = resolve_caller(request.headers, request.params)
-        if request.method.upper() not in ("GET", "HEAD", "DELETE"):
+        if read_body and request.method.upper() not in ("GET", "HEAD", "DELETE"):
             call.body = parse_body(request)
         result = work(call)
     except ApiError as error:
