@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "cosync.cli.atlas",
     "cosync.cli.server_key",
     "cosync.cli.invites",
+    "cosync.cli.users",
+    "cosync.cli.transfer",
 )
 
 

@@ -320,10 +320,11 @@ def _check_conflicts(app_id: str, name: str, overwrite: bool) -> None:
     if named is not None and named.get("appId") != app_id:
         raise ApiError(
             errors.INVALID_DATA,
-            f"another app ({named.get('appId')}) is named {name!r}; pass appName to import under a new name",
+            f"another app ({named.get('appId')}) is named {name!r}; "
+            "import under a new name with appName (CLI: --name)",
         )
     if not overwrite and apps.find_one({"appId": app_id}, {"_id": 1}) is not None:
-        raise ApiError(errors.INVALID_DATA, f"app {app_id} exists; pass overwrite=true to replace it")
+        raise ApiError(errors.INVALID_DATA, f"app {app_id} exists; import with overwrite=true (CLI: --overwrite) to replace it")
 
 
 def _app_document(sections: Sections, app_id: str, name: str) -> dict[str, Any]:
