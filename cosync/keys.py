@@ -108,3 +108,11 @@ def thumbprint(key: rsa.RSAPublicKey) -> str:
     """Return the RFC 7638 SHA-256 thumbprint, used as the `kid` of tokens the key signs."""
     numbers = key.public_numbers()
     return _thumbprint_of_numbers(numbers.e, numbers.n)
+
+
+def public_key_base64(private_key: rsa.RSAPrivateKey) -> str:
+    """Return the public half of an app key in its published form, base64 of SPKI PEM text."""
+    pem = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return _pem_to_base64(pem)

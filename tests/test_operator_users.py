@@ -410,7 +410,7 @@ def test_update_metadata_stays_in_named_app(api, new_app, server_secret, operato
 # --- addUser and removeUser ----------------------------------------------------------------------
 
 
-def test_add_user_creates_active_user_who_can_log_in(api, new_app, server_secret, operator, database):
+def test_add_user_creates_active_user(api, new_app, server_secret, operator, database):
     app = new_app()
 
     response = api.post(

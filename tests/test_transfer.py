@@ -70,6 +70,7 @@ def configured_app(api, new_app, server_secret, database):
         realmAppId="realm-app-1",
         googleAppName="Example TOTP",
     )
+
     app_id = app["appId"]
     key = encryption_key()
     database[db.APPS].update_one({"appId": app_id}, {"$set": {
@@ -77,6 +78,7 @@ def configured_app(api, new_app, server_secret, database):
         "TWILIOToken": encrypt_field(key, "twilio-token", f"apps.TWILIOToken:{app_id}"),
         "emailExtensionAPIKey": encrypt_field(key, "SG.app-key", f"apps.emailExtensionAPIKey:{app_id}"),
     }})
+
     metadata = json.dumps({"user_data": {"team": "red"}})
     add_user(api, server_secret, app, "ada@example.com", metaData=metadata, locale="FR")
     add_user(api, server_secret, app, "totp@example.com", metaData=metadata)
@@ -87,6 +89,7 @@ def configured_app(api, new_app, server_secret, database):
         "googleSecretKey": encrypt_field(key, "JBSWY3DPEHPK3PXP", user_field_context("googleSecretKey", app_id, "totp@example.com")),
     }})
     api.post("/api/app/user", headers={"server-secret": server_secret}, json={"appId": app_id, "handle": "paused@example.com", "status": "suspend"})
+
     database[db.SIGNUPS].insert_one({"appId": app_id, "handle": "pending@example.com", "status": "pending", "locale": "EN", "metaData": {}})
     database[db.INVITES].insert_one({
         "appId": app_id, "handle": "guest@example.com", "senderHandle": "superuser", "senderUserId": "superuser",
@@ -318,6 +321,9 @@ def test_import_rejects_malformed_files(api, new_app, server_secret, database, o
         "flag of wrong type": changed(lambda d: d["app"].update(signupEnabled="yes")),
         "token version text": changed(lambda d: d["users"][0].update(tokenVersion="1")),
         "template without body": changed(lambda d: d["emailTemplates"][0].pop("htmlTemplate")),
+        "bad object id": changed(lambda d: d["users"][0].update(_id="X")).replace(b'"X"', b'{"$oid": "zz"}'),
+        "bad date": changed(lambda d: d["users"][0].update(createdAt="X")).replace(b'"X"', b'{"$date": "soon"}'),
+        "date out of range": changed(lambda d: d["users"][0].update(createdAt="X")).replace(b'"X"', b'{"$date": 1e400}'),
     }
     for name, content in cases.items():
         response = import_file(api, server_secret, content)
@@ -327,6 +333,24 @@ def test_import_rejects_malformed_files(api, new_app, server_secret, database, o
     assert nameless.json() == error(403, "missing parameter")
     for collection in (db.APPS, db.USERS, db.SIGNUPS, db.EMAIL_TEMPLATES):
         assert db.collection(collection).count_documents({}) == 0, collection
+
+
+def test_import_undoes_failed_write(api, new_app, server_secret, database):
+    app = new_app()
+    add_user(api, server_secret, app, "original@example.com")
+    document = json.loads(export(api, server_secret, app["appId"]).content)
+    copy_id = uuid.uuid4().hex
+    document["app"].update(appId=copy_id, name="Copy with the same ids")
+
+    # The users keep their `_id`, which the original app's users already have.
+    response = import_file(api, server_secret, json.dumps(document).encode())
+
+    assert response.status_code == 400
+    assert response.json() == error(500, "internal server error")
+    for collection in (db.APPS, db.USERS, db.SIGNUPS, db.EMAIL_TEMPLATES):
+        assert database[collection].count_documents({"appId": copy_id}) == 0, collection
+    assert database[db.USERS].count_documents({"appId": app["appId"]}) == 1
+    assert login(api, app["appToken"], "original@example.com").status_code == 200
 
 
 def test_import_rejects_bad_requests(api, server_secret, monkeypatch):
@@ -392,6 +416,7 @@ def reference_zip(private_key64, public_key64, **replacements):
         "metaData": "[object Object]", "metaDataEmail": "true", "locales": "EN,FR", "createdAt": JS_DATE,
         "updatedAt": "Wed Aug 02 2023 12:30:15 GMT+0200 (Central European Summer Time)",
     }
+
     users = [
         {"handle": "old@example.com", "password": bcrypt_of(PASSWORD), "status": "active", "appId": old_app_id,
          "twoFactorPhoneVerification": "false", "twoFactorGoogleVerification": "true", "googleSecretKey": "LEGACYSEED",
@@ -406,6 +431,7 @@ def reference_zip(private_key64, public_key64, **replacements):
                 "status": "pending", "appId": old_app_id, "metaData": "", "createdAt": JS_DATE, "updatedAt": JS_DATE}]
     templates = [{"appId": old_app_id, "subject": "Hi %APP_NAME%", "replyTo": "", "templateName": "signUp",
                   "htmlTemplate": "<p>Code, \"quoted\":\n%CODE%</p>", "locale": "EN", "createdAt": JS_DATE, "updatedAt": JS_DATE}]
+
     files = {
         "app-collection.csv": csv_text(APP_COLUMNS, [app_row]),
         "user-collection.csv": csv_text(USER_COLUMNS, users),

@@ -228,12 +228,15 @@ def _check_metadata(metadata: dict[str, Any]) -> None:
 def _check_keys(value: Any, depth: int) -> None:
     if depth > MAX_METADATA_DEPTH:
         raise ApiError(errors.INVALID_METADATA, f"metaData is nested deeper than {MAX_METADATA_DEPTH} levels")
-    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    for key in value if isinstance(value, dict) else ():
+    if isinstance(value, list):
+        for child in value:
+            _check_keys(child, depth + 1)
+    if not isinstance(value, dict):
+        return
+    for key, child in value.items():
         # MongoDB reserves `$` names, and a dot would read as a path step.
         if not key or key.startswith("$") or "." in key or "\0" in key:
             raise ApiError(errors.INVALID_METADATA, f"metaData key {key!r} is not allowed")
-    for child in children:
         _check_keys(child, depth + 1)
 
 

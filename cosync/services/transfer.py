@@ -1,6 +1,6 @@
 """Export of an app to a JSON file, and import of such a file or of a CosyncJWT export ZIP.
 
-The file format is described in docs/export-format.md. An export holds the app's settings,
+The file format is described in docs/export-format.md. An export contains the app's settings,
 key pair, provider credentials, e-mail templates, users (with password hashes and TOTP seeds),
 sign-ups and invites. Values encrypted in the database are written in plaintext, so the file
 is as sensitive as the database and its encryption key together. Import encrypts them again
@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from bson import ObjectId, json_util
+from bson.errors import BSONError
 from bson.json_util import JSONMode, JSONOptions
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import PyMongoError
 
 from cosync import audit, db, errors
 from cosync.crypto import GCM_PREFIX, DecryptionError, decrypt_field, encrypt_field
 from cosync.dates import utc_now
 from cosync.errors import ApiError
-from cosync.keys import generate_app_key_pair, load_app_private_key
+from cosync.keys import generate_app_key_pair, load_app_private_key, public_key_base64
 from cosync.secrets import get_secrets
 from cosync.services import transfer_zip
 from cosync.services.apps import APP_DEFAULTS, admin_view, load_app, validate_app_name
@@ -153,7 +154,7 @@ def _unseal_fields(
     plain: dict[str, Any] = {}
     unsealed: dict[str, str] = {}
     for name, value in document.items():
-        encrypted = isinstance(value, str) and (value.startswith(GCM_PREFIX) or (is_sealed(name) and value))
+        encrypted = isinstance(value, str) and bool(value) and (value.startswith(GCM_PREFIX) or is_sealed(name))
         if not encrypted:
             plain[name] = value
             continue
@@ -264,8 +265,8 @@ def _sections_from_zip(content: bytes) -> Sections:
 
 def _sections_from_json(content: bytes) -> Sections:
     try:
-        document = json_util.loads(content.decode("utf-8"), json_options=READ_OPTIONS)
-    except (ValueError, TypeError, UnicodeDecodeError, RecursionError, OverflowError):
+        document = json_util.loads(content.decode("utf-8-sig"), json_options=READ_OPTIONS)
+    except (ValueError, TypeError, KeyError, BSONError, RecursionError, OverflowError):
         raise ApiError(errors.INVALID_DATA, "file is neither JSON nor a ZIP archive") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ApiError(errors.INVALID_DATA, f"file is not a {FORMAT} document")
@@ -376,21 +377,10 @@ def _apply_key_pair(app_secrets: dict[str, str], warnings: list[str]) -> None:
         private_key = load_app_private_key(private_key64)
     except (ValueError, TypeError):
         raise ApiError(errors.INVALID_DATA, "secrets.appPrivateKey is not a base64 PEM RSA private key") from None
-    expected_public = _public_key64(private_key)
+    expected_public = public_key_base64(private_key)
     if public_key64 and public_key64.strip() != expected_public:
         raise ApiError(errors.INVALID_DATA, "secrets.appPublicKey does not belong to secrets.appPrivateKey")
     app_secrets["appPublicKey"] = public_key64 or expected_public
-
-
-def _public_key64(private_key: Any) -> str:
-    import base64
-
-    from cryptography.hazmat.primitives import serialization
-
-    pem = private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(pem.rstrip(b"\n")).decode("ascii")
 
 
 def _kept_token(token: Any, scope: str, app_id: str) -> str | None:
@@ -491,13 +481,19 @@ def _write(app: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -> Non
     app_id = app["appId"]
     for name in CLEARED_COLLECTIONS:
         db.collection(name).delete_many({"appId": app_id})
-    db.collection(db.APPS).delete_one({"appId": app_id})
+    replaced = db.collection(db.APPS).delete_one({"appId": app_id}).deleted_count
     try:
         for section, documents in records.items():
             if documents:
                 db.collection(RECORD_SECTIONS[section]).insert_many(documents, ordered=True)
         db.collection(db.APPS).insert_one(app)
-    except (DuplicateKeyError, PyMongoError) as error:
+    except PyMongoError as error:
         for name in CLEARED_COLLECTIONS:
             db.collection(name).delete_many({"appId": app_id})
-        raise ApiError(errors.INTERNAL_SERVER_ERROR, f"import of app {app_id} failed and was undone: {error}") from None
+        # The error text can quote whole documents, password hashes included, so only its type
+        # and code are reported.
+        reason = f"{type(error).__name__} (code {getattr(error, 'code', None)})"
+        removed = "; the app it replaced was removed too" if replaced else ""
+        raise ApiError(
+            errors.INTERNAL_SERVER_ERROR, f"import of app {app_id} failed with {reason} and was undone{removed}"
+        ) from None
