@@ -289,6 +289,17 @@ def test_activation_allows_login_but_keeps_old_tokens_revoked(api, new_app, serv
     assert api.get("/api/appuser/getUser", headers={"access-token": old["access-token"]}).json() == error(405, "invalid access token")
 
 
+def test_user_status_finds_anonymous_user_by_handle(api, new_app, operator, database):
+    app = new_app()
+    database[db.USERS].insert_one({"appId": app["appId"], "handle": "ANON_7e2a", "status": "active"})
+
+    body = {"appId": app["appId"], "handle": "ANON_7e2a", "status": "suspend"}
+    response = api.post("/api/app/user", headers=operator, json=body)
+
+    assert response.content == b"true"
+    assert database[db.USERS].find_one({"appId": app["appId"]})["status"] == "suspend"
+
+
 def test_user_status_errors(api, new_app, server_secret, operator, database):
     app = new_app()
     user = add_user(api, server_secret, app, "status@example.com")

@@ -85,7 +85,9 @@ def _record_query(app_id: str, body: dict[str, Any], id_field: str) -> dict[str,
     handle = optional_text(body, "handle")
     if handle is None:
         raise ApiError(errors.MISSING_PARAM, f"field {id_field} or handle is missing")
-    return {"appId": app_id, "handle": normalise_handle(handle)}
+    # Sign-up stores handles lower-cased, but anonymous handles (`ANON_...`) keep their case.
+    candidates = {normalise_handle(handle), handle.strip()}
+    return {"appId": app_id, "handle": {"$in": sorted(candidates)}}
 
 
 def _find_user(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -177,14 +179,20 @@ def update_user_metadata(body: dict[str, Any]) -> bool:
     return True
 
 
+def _decode_json_text(raw: Any, name: str) -> Any:
+    """Return the value of a field that clients send as JSON text or as the JSON value itself."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(errors.INVALID_METADATA, f"{name} is not valid JSON") from None
+
+
 def _parse_metadata_object(raw: Any) -> dict[str, Any]:
     if raw is None or raw == "":
         raise ApiError(errors.MISSING_PARAM, "field metaData is missing")
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise ApiError(errors.INVALID_METADATA, "metaData is not valid JSON") from None
+    raw = _decode_json_text(raw, "metaData")
     if not isinstance(raw, dict):
         raise ApiError(errors.INVALID_METADATA, "metaData must be a JSON object")
     return raw
@@ -194,11 +202,7 @@ def _added_metadata(raw: Any) -> list[tuple[str, str]]:
     """Return the (path, trimmed value) pairs of `addedMetadata`, a list of `{path, value}`."""
     if raw is None or raw == "":
         return []
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise ApiError(errors.INVALID_METADATA, "addedMetadata is not valid JSON") from None
+    raw = _decode_json_text(raw, "addedMetadata")
     if not isinstance(raw, list):
         raise ApiError(errors.INVALID_METADATA, "addedMetadata must be a list of {path, value}")
     pairs = []
