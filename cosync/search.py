@@ -1,7 +1,7 @@
 """Substring search and paging for the operator's list routes.
 
 Search text is matched literally: every ASCII punctuation character is escaped before the text
-becomes a regular expression, so `.*`, `(` or `[` find themselves and cannot make the server
+becomes a regular expression, so `.*`, `(` or `[` match themselves and cannot make the server
 backtrack. A backslash before punctuation is a literal in both MongoDB's PCRE and FerretDB's
 Go regular expressions; other characters need no escape in either.
 """
@@ -74,7 +74,7 @@ def parse_page(params: Mapping[str, Any]) -> PageRequest:
     number = _integer(params, "offset", 0)
     size = _integer(params, "limit", DEFAULT_PAGE_SIZE)
     if number < 0 or not 1 <= size <= MAX_PAGE_SIZE:
-        raise ApiError(errors.INVALID_DATA, f"offset must be 0 or more and limit 1 to {MAX_PAGE_SIZE}")
+        raise ApiError(errors.INVALID_DATA, f"offset (page number) must be 0 or more and limit (page size) 1 to {MAX_PAGE_SIZE}")
     return PageRequest(number=number, size=size)
 
 

@@ -97,7 +97,7 @@ def test_users_list_prints_table_and_json(cli, api, new_app, server_secret):
 
 def test_users_list_errors(cli, new_app):
     app = new_app()
-    assert one_line_error(cli("users", "list", app["appId"], "--limit", "500")) == "error: offset must be 0 or more and limit 1 to 100"
+    assert one_line_error(cli("users", "list", app["appId"], "--limit", "500")) == "error: offset (page number) must be 0 or more and limit (page size) 1 to 100"
     assert one_line_error(cli("users", "list", "f" * 32)) == f"error: no app {'f' * 32}"
 
 

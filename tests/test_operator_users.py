@@ -525,3 +525,16 @@ def test_operator_actions_are_audited_without_secrets(api, new_app, server_secre
     assert json.loads(records[1]["value"])["userStatus"] == "suspend"
     assert digest(PASSWORD) not in str(records)
     assert "argon2" not in str(records)
+
+
+def test_failed_operator_change_is_audited(api, new_app, operator, database):
+    app = new_app()
+
+    api.post("/api/app/user", headers=operator, json={"appId": app["appId"], "handle": "nobody@example.com", "status": "suspend"})
+    api.post("/api/app/user", headers=operator, json={"appId": OTHER_ID, "handle": "nobody@example.com", "status": "suspend"})
+
+    [record] = database[db.APP_LOGS].find({"appId": {"$in": [app["appId"], OTHER_ID]}, "action": "updateAppUser"})
+    assert record["appId"] == app["appId"]
+    assert record["status"] == "error"
+    assert record["handle"] == "nobody@example.com"
+    assert json.loads(record["value"])["code"] == 603

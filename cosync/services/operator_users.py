@@ -7,8 +7,9 @@ change a user of another app.
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
@@ -24,6 +25,7 @@ from cosync.services.signup import ACTIVE
 from cosync.services.users import revoke_tokens
 from cosync.tokens import REGISTERED_CLAIMS, user_jwt_claims
 from cosync.validation import (
+    MAX_HANDLE_LENGTH,
     normalise_handle,
     optional_text,
     parse_locale,
@@ -45,6 +47,33 @@ MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_DEPTH = 8
 # Claims metadata may not name: those the server sets in every user JWT.
 RESERVED_METADATA_KEYS = REGISTERED_CLAIMS | {"email", "userName"}
+
+
+Result = TypeVar("Result")
+
+
+def _audited_failures(action: str) -> Callable[[Callable[[dict[str, Any]], Result]], Callable[[dict[str, Any]], Result]]:
+    """Record a failed change in the audit log of the app the request names, then re-raise.
+
+    Requests naming no app or an unknown app are not recorded, so they cannot fill the log.
+    """
+
+    def decorate(change: Callable[[dict[str, Any]], Result]) -> Callable[[dict[str, Any]], Result]:
+        @functools.wraps(change)
+        def run(body: dict[str, Any]) -> Result:
+            try:
+                return change(body)
+            except ApiError as error:
+                app_id = body.get("appId")
+                if isinstance(app_id, str) and app_id and error.error is not errors.APP_NOT_FOUND:
+                    handle = body.get("handle")
+                    handle = handle if isinstance(handle, str) and len(handle) <= MAX_HANDLE_LENGTH else None
+                    audit.record(app_id, action, "error", handle, log_type=OPERATOR_LOG, code=error.error.code)
+                raise
+
+        return run
+
+    return decorate
 
 
 def _view(document: dict[str, Any], hidden: frozenset[str]) -> dict[str, Any]:
@@ -127,6 +156,7 @@ def search_signups(params: dict[str, Any]) -> search.Page:
     return search.Page([signup_view(signup) for signup in found.items], found.total, page)
 
 
+@_audited_failures("removeAppSignup")
 def remove_signup(body: dict[str, Any]) -> dict[str, Any]:
     """Delete one sign-up record, named by `_id` or `handle`, and its pending codes."""
     app_id = _require_app_id(body)
@@ -139,6 +169,7 @@ def remove_signup(body: dict[str, Any]) -> dict[str, Any]:
     return signup_view(signup)
 
 
+@_audited_failures("updateAppUser")
 def set_user_status(body: dict[str, Any]) -> bool:
     """Set a user's status to `active` or `suspend`; suspension revokes the user's tokens."""
     app_id = _require_app_id(body)
@@ -153,6 +184,7 @@ def set_user_status(body: dict[str, Any]) -> bool:
     return True
 
 
+@_audited_failures("updateAppUserMetaData")
 def update_user_metadata(body: dict[str, Any]) -> bool:
     """Replace a user's metadata with `metaData`, then apply the `addedMetadata` items.
 
@@ -244,6 +276,7 @@ def _check_keys(value: Any, depth: int) -> None:
         _check_keys(child, depth + 1)
 
 
+@_audited_failures("addUser")
 def add_user(body: dict[str, Any]) -> dict[str, Any]:
     """Create an active user with the given password digest, as if sign-up had completed.
 
@@ -281,6 +314,7 @@ def _activate_signup_record(app_id: str, handle: str, locale: str, metadata: dic
     db.collection(db.SIGNUP_CODES).delete_many(query)
 
 
+@_audited_failures("removeUser")
 def remove_user(body: dict[str, Any]) -> dict[str, Any]:
     """Delete a user with every sign-up, invite and password-reset record of its handle."""
     app_id = _require_app_id(body)
