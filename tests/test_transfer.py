@@ -235,6 +235,29 @@ def test_round_trip_to_server_with_other_keys(api, new_app, server_secret, datab
     assert decrypt_field(encryption_key(), user["googleSecretKey"], context) == "JBSWY3DPEHPK3PXP"
 
 
+def test_round_trip_keeps_rotated_keys_published(api, new_app, server_secret, database, other_server):
+    app = new_app()
+    add_user(api, server_secret, app, "rotated@example.com")
+    old_jwt = session(api, app["appToken"], "rotated@example.com")["jwt"]
+    rotated = api.post("/api/app/rotateAppKey", headers={"server-secret": server_secret}, json={"appId": app["appId"]})
+    assert rotated.status_code == 200, rotated.text
+    jwks_before = api.get(f"/api/apps/{app['appId']}/jwks.json").json()
+    content = export(api, server_secret, app["appId"]).content
+
+    new_secret = other_server(new_keys=True)
+    response = import_file(api, new_secret, content)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["appPublicKey"] == rotated.json()["appPublicKey"]
+    jwks_after = api.get(f"/api/apps/{app['appId']}/jwks.json").json()
+    assert jwks_after == jwks_before
+    assert len(jwks_after["keys"]) == 2
+    old_kid = jwt.get_unverified_header(old_jwt)["kid"]
+    assert old_kid in [key["kid"] for key in jwks_after["keys"]]
+    new_jwt = session(api, response.json()["appToken"], "rotated@example.com")["jwt"]
+    assert jwt.get_unverified_header(new_jwt)["kid"] == rotated.json()["kid"]
+
+
 def test_import_refuses_existing_app_unless_overwrite(api, new_app, server_secret, database):
     app = new_app()
     add_user(api, server_secret, app, "kept@example.com")

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import jwt
 from bson import ObjectId, json_util
 from bson.errors import BSONError
 from bson.json_util import JSONMode, JSONOptions
@@ -34,14 +35,7 @@ from cosync.secrets import get_secrets
 from cosync.services import transfer_zip
 from cosync.services.apps import APP_DEFAULTS, admin_view, load_app, validate_app_name
 from cosync.settings import get_settings
-from cosync.tokens import (
-    SCOPE_APP,
-    SCOPE_APP_SECRET,
-    InvalidToken,
-    decode_server_token,
-    issue_app_secret,
-    issue_app_token,
-)
+from cosync.tokens import ALGORITHMS, SCOPE_APP, SCOPE_APP_SECRET, issue_app_secret, issue_app_token, server_public_key
 
 FORMAT = "cosync-app-export"
 FORMAT_VERSION = 1
@@ -384,12 +378,16 @@ def _apply_key_pair(app_secrets: dict[str, str], warnings: list[str]) -> None:
 
 
 def _kept_token(token: Any, scope: str, app_id: str) -> str | None:
-    """Return `token` when this server signed it for `app_id` and `scope`, else None."""
+    """Return `token` when this server's current key signed it for `app_id` and `scope`, else None.
+
+    A token of the previous server key is replaced, because it stops working when that key's
+    overlap ends.
+    """
     if not isinstance(token, str) or not token:
         return None
     try:
-        claims = decode_server_token(token)
-    except InvalidToken:
+        claims = jwt.decode(token, server_public_key(), algorithms=ALGORITHMS, options={"verify_aud": False})
+    except jwt.PyJWTError:
         return None
     return token if claims.get("scope") == scope and claims.get("appId") == app_id else None
 
