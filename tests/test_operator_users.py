@@ -484,7 +484,7 @@ def test_remove_user_deletes_every_record_of_the_handle(api, new_app, server_sec
     user = add_user(api, server_secret, app, "gone@example.com")
     add_user(api, server_secret, other, "gone@example.com")
     tokens = session(api, app["appToken"], "gone@example.com")
-    for name in (db.INVITES, db.RESET_PASSWORDS):
+    for name in (db.INVITES, db.RESET_PASSWORDS, db.SMS_CODES, db.USER_NAMES):
         database[name].insert_many([{"appId": app["appId"], "handle": "gone@example.com"} for _ in range(2)])
         database[name].insert_one({"appId": other["appId"], "handle": "gone@example.com"})
 
@@ -493,7 +493,7 @@ def test_remove_user_deletes_every_record_of_the_handle(api, new_app, server_sec
     assert response.status_code == 200
     assert response.json()["_id"] == user["_id"]
     assert "password" not in response.json()
-    for name in (db.USERS, db.SIGNUPS, db.INVITES, db.RESET_PASSWORDS):
+    for name in (db.USERS, db.SIGNUPS, db.INVITES, db.RESET_PASSWORDS, db.SMS_CODES, db.USER_NAMES):
         assert database[name].count_documents({"appId": app["appId"], "handle": "gone@example.com"}) == 0, name
         assert database[name].count_documents({"appId": other["appId"], "handle": "gone@example.com"}) == 1, name
     assert api.get("/api/appuser/getUser", headers={"access-token": tokens["access-token"]}).status_code == 400

@@ -258,6 +258,25 @@ def test_round_trip_keeps_rotated_keys_published(api, new_app, server_secret, da
     assert jwt.get_unverified_header(new_jwt)["kid"] == rotated.json()["kid"]
 
 
+def test_round_trip_keeps_totp_login_working(api, new_app, server_secret, other_server):
+    from two_factor_helpers import complete, enable_google, totp_code
+
+    app = new_app(twoFactorVerification="google")
+    add_user(api, server_secret, app, "second@example.com")
+    secret = enable_google(api, session(api, app["appToken"], "second@example.com")["access-token"])
+    content = export(api, server_secret, app["appId"]).content
+
+    new_secret = other_server(new_keys=True)
+    imported = import_file(api, new_secret, content).json()
+    moved = {**app, "appToken": imported["appToken"]}
+
+    started = login(api, moved["appToken"], "second@example.com")
+    assert list(started.json()) == ["login-token"]
+    finished = complete(api, moved, started.json()["login-token"], totp_code(secret))
+    assert finished.status_code == 200, finished.text
+    assert sorted(finished.json()) == ["access-token", "jwt"]
+
+
 def test_import_refuses_existing_app_unless_overwrite(api, new_app, server_secret, database):
     app = new_app()
     add_user(api, server_secret, app, "kept@example.com")

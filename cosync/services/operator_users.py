@@ -316,12 +316,12 @@ def _activate_signup_record(app_id: str, handle: str, locale: str, metadata: dic
 
 @_audited_failures("removeUser")
 def remove_user(body: dict[str, Any]) -> dict[str, Any]:
-    """Delete a user with every sign-up, invite and password-reset record of its handle."""
+    """Delete a user with every sign-up, invite, password-reset, SMS-code and user-name record of its handle."""
     app_id = _require_app_id(body)
     user = _find_user(app_id, body)
     db.collection(db.USERS).delete_one({"_id": user["_id"]})
     query = {"appId": app_id, "handle": user["handle"]}
-    for name in (db.SIGNUPS, db.SIGNUP_CODES, db.INVITES, db.RESET_PASSWORDS):
+    for name in (db.SIGNUPS, db.SIGNUP_CODES, db.INVITES, db.RESET_PASSWORDS, db.SMS_CODES, db.USER_NAMES):
         db.collection(name).delete_many(query)
     audit.record(app_id, "removeUser", "success", user["handle"], log_type=OPERATOR_LOG)
     return user_view(user)

@@ -62,7 +62,8 @@ RECORD_SECTIONS = {
 }
 # Collections cleared before an import writes an app id. Pending codes are not exported: they
 # are stored as keyed hashes bound to the encryption key and app id, so they cannot move.
-CLEARED_COLLECTIONS = (*RECORD_SECTIONS.values(), db.SIGNUP_CODES, db.RESET_PASSWORDS)
+# User-name claims only guard concurrent `setUserName` calls; the user documents carry the names.
+CLEARED_COLLECTIONS = (*RECORD_SECTIONS.values(), db.SIGNUP_CODES, db.RESET_PASSWORDS, db.SMS_CODES, db.USER_NAMES)
 
 APP_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 ZIP_MAGIC = b"PK\x03\x04"
