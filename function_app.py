@@ -6,6 +6,7 @@ import os
 import azure.functions as func
 
 from cosync.routes import (
+    account,
     admin,
     admin_invites,
     admin_users,
@@ -13,8 +14,10 @@ from cosync.routes import (
     invites,
     keys,
     maintenance,
+    password,
     phone,
     profile,
+    signup_link,
     social,
     two_factor,
     wellknown,
@@ -46,3 +49,6 @@ app.register_functions(profile.bp)
 app.register_functions(social.bp)
 app.register_functions(invites.bp)
 app.register_functions(admin_invites.bp)
+app.register_functions(password.bp)
+app.register_functions(account.bp)
+app.register_functions(signup_link.bp)

@@ -18,6 +18,7 @@ class Caller:
     app_id: str | None = None
     handle: str | None = None
     token_version: int = 0
+    issued_at: int = 0  # the token's `iat`, seconds since the epoch
 
 
 ANONYMOUS = Caller()
@@ -69,5 +70,7 @@ def _caller_from_token(token: str, failure: errors.ErrorCode, status: int, serve
         and handle
         and isinstance(version, int)
     ):
-        return Caller(scope=SCOPE_USER, app_id=app_id, handle=handle, token_version=version)
+        return Caller(
+            scope=SCOPE_USER, app_id=app_id, handle=handle, token_version=version, issued_at=int(claims["iat"])
+        )
     raise ApiError(failure, f"token scope {scope!r} is not accepted here", status=status)

@@ -38,6 +38,7 @@ class Settings:
     apple_keys_url: str  # Apple's JWK set for Sign in with Apple ID tokens
     google_keys_url: str  # Google's JWK set for Google Sign-In ID tokens
     max_import_bytes: int
+    forgot_password_response_ms: int
 
 
 def _integer(name: str, default: int, minimum: int) -> int:
@@ -77,6 +78,7 @@ def read_settings() -> Settings:
         apple_keys_url=_text("APPLE_KEYS_URL", "https://appleid.apple.com/auth/keys"),
         google_keys_url=_text("GOOGLE_KEYS_URL", "https://www.googleapis.com/oauth2/v3/certs"),
         max_import_bytes=_integer("MAX_IMPORT_BYTES", 10 * 1024 * 1024, 1024),
+        forgot_password_response_ms=_integer("FORGOT_PASSWORD_RESPONSE_MS", 1500, 0),
     )
 
 

@@ -165,8 +165,9 @@ def render(text: str, values: dict[str, str], escape: bool, raw: frozenset[str] 
 
 
 def html_to_text(markup: str) -> str:
-    """Turn a template body into a plain-text alternative."""
-    text = re.sub(r"<br\s*/?>|</p>", "\n", markup, flags=re.IGNORECASE)
+    """Turn a template body into a plain-text alternative; a link keeps its address."""
+    text = re.sub(r'<a\s[^>]*href="([^"]*)"[^>]*>(.*?)</a>', r"\2: \1", markup, flags=re.IGNORECASE | re.DOTALL)
+    text = re.sub(r"<br\s*/?>|</p>", "\n", text, flags=re.IGNORECASE)
     text = re.sub(r"<[^>]+>", "", text)
     lines = [html.unescape(line).strip() for line in text.splitlines()]
     return "\n".join(line for line in lines if line)

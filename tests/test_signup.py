@@ -62,7 +62,7 @@ def test_complete_signup_creates_user_and_returns_tokens(api, new_app, database)
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"jwt", "access-token"}
+    assert set(body) == {"jwt", "access-token", "signed-user-token"}
     public_pem = __import__("base64").b64decode(app["appPublicKey"])
     claims = jwt.decode(body["jwt"], public_pem, algorithms=["RS256"], audience="none")
     assert claims["sub"] == "grace@example.com"
@@ -82,7 +82,7 @@ def test_complete_signup_accepts_numeric_code_in_json(api, new_app):
     code = sign_up(api, app, "num@example.com")
     response = _complete(api, app, handle="num@example.com", code=int(code))
     assert response.status_code == 200
-    assert set(response.json()) == {"jwt", "access-token"}
+    assert set(response.json()) == {"jwt", "access-token", "signed-user-token"}
 
 
 def test_signup_requires_app_token(api):
@@ -312,7 +312,7 @@ def test_signup_flow_none_creates_user_at_once(api, new_app, database):
     response = _signup(api, app, handle="now@example.com", password=digest("pw"))
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"jwt", "access-token", "code"}
+    assert set(body) == {"jwt", "access-token", "code", "signed-user-token"}
     assert isinstance(body["code"], int)
     assert database[db.USERS].count_documents({"appId": app["appId"], "handle": "now@example.com"}) == 1
 

@@ -106,7 +106,7 @@ def test_readme_walkthrough(served):
         timeout=30,
     )
     assert completed.status_code == 200
-    assert set(completed.json()) == {"jwt", "access-token"}
+    assert set(completed.json()) == {"jwt", "access-token", "signed-user-token"}
 
     login = requests.post(
         f"{base}/api/appuser/login",

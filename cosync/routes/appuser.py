@@ -23,6 +23,18 @@ def _get_user(call: Call) -> dict:
     return users.get_user(call.require_user(missing=errors.INVALID_DATA))
 
 
+def _signup(call: Call) -> object:
+    return signup_service.signup(call.require_app(), call.body, call.client_address)
+
+
+def _complete_signup(call: Call) -> dict:
+    return signup_service.complete_signup(call.require_app_id(), call.body, call.client_address)
+
+
+def _login(call: Call) -> dict:
+    return login_service.login(call.require_app(), call.body, call.client_address)
+
+
 @bp.function_name("getApplication")
 @bp.route(route="appuser/getApplication", methods=["GET"])
 def get_application(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
@@ -32,21 +44,19 @@ def get_application(req: func.HttpRequest, context: func.Context) -> func.HttpRe
 @bp.function_name("signup")
 @bp.route(route="appuser/signup", methods=["POST"])
 def signup(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    return respond(req, context, "signup", lambda call: signup_service.signup(call.require_app(), call.body))
+    return respond(req, context, "signup", _signup)
 
 
 @bp.function_name("completeSignup")
 @bp.route(route="appuser/completeSignup", methods=["POST"])
 def complete_signup(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    return respond(
-        req, context, "completeSignup", lambda call: signup_service.complete_signup(call.require_app_id(), call.body)
-    )
+    return respond(req, context, "completeSignup", _complete_signup)
 
 
 @bp.function_name("login")
 @bp.route(route="appuser/login", methods=["POST"])
 def login(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    return respond(req, context, "login", lambda call: login_service.login(call.require_app(), call.body))
+    return respond(req, context, "login", _login)
 
 
 @bp.function_name("getUser")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cosync import audit, db, errors
+from cosync import audit, db, errors, ratelimit
 from cosync.crypto import burn_password_check, hash_password, verify_password
 from cosync.errors import ApiError
 from cosync.dates import utc_now
@@ -20,7 +20,7 @@ from cosync.services.signup import pending_entries
 from cosync.validation import normalise_handle, require_text
 
 
-def login(app_id: str, body: dict[str, Any]) -> dict[str, str]:
+def login(app_id: str, body: dict[str, Any], address: str) -> dict[str, str]:
     identifier = normalise_handle(require_text(body, "handle"))
     password = require_text(body, "password")
 
@@ -29,6 +29,10 @@ def login(app_id: str, body: dict[str, Any]) -> dict[str, str]:
     if by_user_name and not setting(app, "userNamesEnabled"):
         raise ApiError(errors.APP_ISNOT_USERNAME_LOGIN, "user names are off for this app")
     check_app_active(app)
+    # Both limits count every attempt, whether or not the handle exists, so a refusal tells
+    # nothing about the account.
+    ratelimit.hit(ratelimit.LOGIN_PER_ADDRESS, f"{app_id}:{address}")
+    ratelimit.hit(ratelimit.LOGIN_PER_HANDLE, f"{app_id}:{identifier}")
 
     # A user name never contains `@`, so an identifier selects exactly one of the two fields.
     query = {"appId": app_id, "userName" if by_user_name else "handle": identifier}

@@ -1,5 +1,8 @@
 """Self sign-up with e-mail verification: `signup` and `completeSignup`.
 
+Flow `code` e-mails a code that the app sends back; flow `link` e-mails a link to a
+confirmation page (see `cosync.services.signup_link`) whose button sends the same code.
+
 A pending sign-up is one `signups` document per (app, handle), as in CosyncJWT. Each call to
 `signup` adds its own entry to `signupcodes`: a code (stored as a keyed hash) with the password
 hash, metadata and expiry of that call, so a repeated sign-up never changes the password that
@@ -17,8 +20,10 @@ password, and the owner then sets one through password reset.
 from __future__ import annotations
 
 import datetime
+import html
 import secrets
 from typing import Any
+from urllib.parse import urlencode
 
 from pymongo.errors import DuplicateKeyError
 
@@ -28,9 +33,11 @@ from cosync.errors import ApiError
 from cosync.mail import MailError
 from cosync.messages import send_template
 from cosync.secrets import get_secrets
+from cosync.settings import get_settings
 from cosync.dates import utc_now
 from cosync.services.accounts import insert_user, new_user, welcome
-from cosync.services.apps import load_active_app, setting
+from cosync.services.apps import load_active_app, setting, signing_key
+from cosync.services.sessions import legacy_user_token
 from cosync.validation import parse_locale, parse_metadata, require_code, require_email_handle, require_password
 
 SIGNUP_CODE_LIFETIME = datetime.timedelta(hours=48)
@@ -49,19 +56,21 @@ def new_code() -> str:
     return str(100000 + secrets.randbelow(900000))
 
 
-def _check_signup_enabled(app: dict[str, Any]) -> None:
+def check_signup_enabled(app: dict[str, Any]) -> None:
     if not setting(app, "signupEnabled"):
         raise ApiError(errors.APP_ISNOT_SIGNUPABLE, f"sign-up is off for app {app['appId']}")
 
 
-def signup(app_id: str, body: dict[str, Any]) -> Any:
-    """Start a sign-up: e-mail a code (flow `code`) or create the user at once (flow `none`)."""
+def signup(app_id: str, body: dict[str, Any], address: str) -> Any:
+    """Start a sign-up: e-mail a code (flow `code`) or a link (flow `link`, and any other
+    value, as in CosyncJWT), or create the user at once (flow `none`)."""
     app = load_active_app(app_id)
-    _check_signup_enabled(app)
+    check_signup_enabled(app)
     handle = require_email_handle(body)
     password = require_password(body)
     locale = parse_locale(body, setting(app, "locales"))
     metadata = parse_metadata(body, setting(app, "metaData"))
+    ratelimit.hit(ratelimit.SIGNUP_PER_ADDRESS, f"{app_id}:{address}")
 
     users = db.collection(db.USERS)
     if users.find_one({"appId": app_id, "handle": handle}, {"_id": 1}) is not None:
@@ -71,20 +80,39 @@ def signup(app_id: str, body: dict[str, Any]) -> Any:
     flow = setting(app, "signupFlow")
     if flow == "none":
         return _signup_without_verification(app, handle, password, locale, metadata)
-    if flow != "code":
-        # TODO: the `link` flow (e-mailed link and confirmation page) is not built yet.
-        raise ApiError(errors.INVALID_DATA, f"sign-up flow {flow!r} is not supported yet")
 
     ratelimit.hit(ratelimit.SIGNUP_MAILS_PER_HANDLE, f"{app_id}:{handle}")
     code = new_code()
     _add_pending_code(app_id, handle, code, password, locale, metadata)
     try:
-        send_template(app, templates.SIGN_UP, handle, locale, {"HANDLE": handle, "CODE": code})
+        if flow == "code":
+            send_template(app, templates.SIGN_UP, handle, locale, {"HANDLE": handle, "CODE": code})
+        else:
+            send_signup_link(app, handle, locale, code)
     except MailError as error:
         audit.record(app_id, "signup", "error", handle, reason="sign-up mail failed")
         raise ApiError(errors.INTERNAL_SERVER_ERROR, f"sign-up mail failed: {error}") from None
     audit.record(app_id, "signup", "success", handle)
     return True
+
+
+def completion_link(app: dict[str, Any], handle: str, code: str) -> str:
+    """Return the e-mailed link to GET completeSignup, which shows the confirmation page.
+
+    CosyncJWT encodes only `+` in the handle (as `%2B`); encoding every query value the
+    standard way reads back the same.
+    """
+    query = urlencode({"appToken": app["appToken"], "handle": handle, "code": code})
+    return f"{get_settings().public_base_url}/api/appuser/completeSignup?{query}"
+
+
+def send_signup_link(app: dict[str, Any], handle: str, locale: str, code: str) -> None:
+    """E-mail the `signUpLink` template, whose `%LINK%` becomes an anchor to the completion link."""
+    template = templates.find_template(db.get_database(), app["appId"], templates.SIGN_UP_LINK, locale)
+    link = completion_link(app, handle, code)
+    anchor = f'<a href="{html.escape(link, quote=True)}">{html.escape(template.link_text)}</a>'
+    values = {"HANDLE": handle, "LINK": anchor}
+    send_template(app, templates.SIGN_UP_LINK, handle, locale, values, raw=frozenset({"LINK"}))
 
 
 def _add_pending_code(
@@ -133,15 +161,18 @@ def _signup_without_verification(
     audit.record(app["appId"], "signup", "success", handle, flow="none")
     # The reference server returns the sign-up code here as a number. This flow has no code to
     # verify, so a random one is returned only to keep the response shape.
-    return {**session, "code": int(new_code())}
+    code = new_code()
+    return {**session, "code": int(code), "signed-user-token": legacy_user_token(user, app, signing_key(app), code)}
 
 
-def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Verify a sign-up code and create the user; return the session tokens."""
+def complete_signup(app_id: str, body: dict[str, Any], address: str) -> dict[str, Any]:
+    """Verify a sign-up code and create the user; return the session tokens and the legacy
+    `signed-user-token`."""
     app = load_active_app(app_id)
-    _check_signup_enabled(app)
+    check_signup_enabled(app)
     handle = require_email_handle(body)
     code = require_code(body)
+    ratelimit.hit(ratelimit.CODE_CHECKS_PER_ADDRESS, f"{app_id}:{address}")
 
     entries, alive = _entries_for_attempt(app_id, handle)
     entry = _matching_entry(alive, app_id, handle, code)
@@ -166,7 +197,7 @@ def complete_signup(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
     db.collection(db.SIGNUP_CODES).delete_many(query)
     session = welcome(app, user)
     audit.record(app_id, "completeSignup", "success", handle, contested=contested)
-    return session
+    return {**session, "signed-user-token": legacy_user_token(user, app, signing_key(app), code)}
 
 
 def _entries_for_attempt(app_id: str, handle: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

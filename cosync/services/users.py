@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from cosync import db, errors
@@ -30,13 +31,29 @@ USER_FIELDS: dict[str, Any] = {
 
 
 def load_user(caller: Caller) -> dict[str, Any]:
-    """Return the caller's user document; a revoked access token raises INVALID_ACCESS_TOKEN."""
+    """Return the caller's user document; a revoked access token raises INVALID_ACCESS_TOKEN.
+
+    A token issued before the account was created belongs to an earlier, deleted account with
+    the same handle, so it is revoked too.
+    """
     user = db.collection(db.USERS).find_one({"appId": caller.app_id, "handle": caller.handle})
     if user is None:
         raise ApiError(errors.INVALID_DATA, "user not found")
     if int(user.get("tokenVersion") or 0) != caller.token_version:
         raise ApiError(errors.INVALID_ACCESS_TOKEN, "access token was revoked")
+    created_at = user.get("createdAt")
+    if isinstance(created_at, datetime.datetime) and caller.issued_at < int(created_at.timestamp()):
+        raise ApiError(errors.INVALID_ACCESS_TOKEN, "access token predates the account")
     return user
+
+
+def find_by_identifier(app_id: str, identifier: str) -> dict[str, Any] | None:
+    """Return the user whose handle, or user name when `identifier` has no `@`, is `identifier`.
+
+    A user name never contains `@`, so an identifier selects exactly one of the two fields.
+    """
+    field = "handle" if "@" in identifier else "userName"
+    return db.collection(db.USERS).find_one({"appId": app_id, field: identifier})
 
 
 def revoke_tokens(app_id: str, handle: str) -> None:

@@ -1,0 +1,86 @@
+"""Account deletion (`deleteAccount`).
+
+The caller proves the account twice: with the access token, and with the password (or, for
+Apple and Google accounts, a fresh ID token) of that same account. Deleting removes the user
+and the records kept for their handle: sign-up, sign-up codes, reset codes and invitations.
+The audit log stays, as the operator's record.
+
+Every access token of the account stops working: the user document is gone, and a later
+account with the same handle refuses tokens issued before it was created (see
+`cosync.services.users.load_user`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cosync import audit, db, errors, ratelimit
+from cosync.auth import Caller
+from cosync.crypto import verify_password
+from cosync.errors import ApiError
+from cosync.services.apps import load_active_app, setting
+from cosync.services.users import load_user
+from cosync.validation import normalise_handle, optional_text
+
+SOCIAL_PROVIDERS = ("apple", "google")
+
+
+def delete_account(caller: Caller, body: dict[str, Any]) -> bool:
+    """Delete the caller's account after checking its password or ID token."""
+    identifier = optional_text(body, "handle")
+    password = optional_text(body, "password")
+    token = optional_text(body, "token")
+    if not (identifier or password or token):
+        raise ApiError(errors.MISSING_PARAM, "handle and password, or token, are required")
+    app = load_active_app(caller.app_id)
+    user = load_user(caller)
+    if user.get("status", "active") != "active":
+        raise ApiError(errors.USER_IS_SUSPENDED, f"account status is {user.get('status')!r}")
+
+    if identifier and password:
+        _check_password(app, user, normalise_handle(identifier), password)
+    elif token:
+        _check_id_token(user)
+    else:
+        raise ApiError(errors.INVALID_DATA, "handle without password, or password without handle")
+
+    _delete_user_records(caller.app_id, user)
+    audit.record(caller.app_id, "deleteAccount", "success", user["handle"])
+    return True
+
+
+def _check_password(app: dict[str, Any], user: dict[str, Any], identifier: str, password: str) -> None:
+    """Raise INVALID_CREDENTIALS unless `identifier` names the caller and `password` is theirs.
+
+    Guesses count against the login limit of the handle, like a login.
+    """
+    if "@" not in identifier and not setting(app, "userNamesEnabled"):
+        raise ApiError(errors.APP_ISNOT_USERNAME_LOGIN, "user names are off for this app")
+    if identifier not in (user["handle"], user.get("userName")):
+        raise ApiError(errors.INVALID_CREDENTIALS, "handle does not name the caller's account")
+    ratelimit.hit(ratelimit.LOGIN_PER_HANDLE, f"{app['appId']}:{user['handle']}")
+    if not verify_password(password, user.get("password"))[0]:
+        audit.record(app["appId"], "deleteAccount", "error", user["handle"], code=errors.INVALID_CREDENTIALS.code)
+        raise ApiError(errors.INVALID_CREDENTIALS, "wrong password")
+
+
+def _check_id_token(user: dict[str, Any]) -> None:
+    """Check an Apple or Google ID token of the caller's own social identity."""
+    provider = user.get("loginProvider")
+    if provider not in SOCIAL_PROVIDERS:
+        raise ApiError(errors.INVALID_DATA, "the account does not sign in with Apple or Google")
+    # TODO: verify the ID token with the social sign-in verifier and require its `sub` to equal
+    # the user's `socialUserId`; until then a token deletion is refused.
+    raise ApiError(errors.TOKEN_IS_INVALID, "ID token verification is not available yet")
+
+
+def _delete_user_records(app_id: str, user: dict[str, Any]) -> None:
+    handle = user["handle"]
+    by_handle = {"appId": app_id, "handle": handle}
+    db.collection(db.USERS).delete_one({"_id": user["_id"]})
+    db.collection(db.SIGNUPS).delete_many(by_handle)
+    db.collection(db.SIGNUP_CODES).delete_many(by_handle)
+    db.collection(db.RESET_PASSWORDS).delete_many(by_handle)
+    # Invitations addressed to the user, and those the user sent that nobody has used yet.
+    db.collection(db.INVITES).delete_many({"appId": app_id, "handle": handle})
+    db.collection(db.INVITES).delete_many({"appId": app_id, "senderHandle": handle, "status": "pending"})
