@@ -1,4 +1,4 @@
-"""`users ...`: list, add, remove, suspend and activate an app's users.
+"""`users ...`: list, add, remove, suspend and activate an app's users, and reset a password.
 
 The commands call the same services as the operator routes. Each sub-command is declared with
 `_command`, which adds the APP_ID argument and `--json`; a new one needs its handler and that
@@ -39,6 +39,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _command(commands, "remove", "delete a user and its sign-up, invite and reset records", run_remove, with_handle=True)
     _command(commands, "suspend", "suspend a user and revoke its access tokens", run_suspend, with_handle=True)
     _command(commands, "activate", "allow a suspended user to log in again", run_activate, with_handle=True)
+
+    reset = _command(
+        commands,
+        "reset-password",
+        "e-mail the user a reset code (the current password stops working), or set a given password;"
+        " either way the user's access tokens are revoked",
+        run_reset_password,
+        with_handle=True,
+    )
+    reset.add_argument(
+        "--password-md5",
+        metavar="HEX",
+        help="set this password: the 32-character MD5 hex of the new password, as the SDKs send it",
+    )
 
 
 def _command(
@@ -127,6 +141,23 @@ def _set_status(args: argparse.Namespace, status: str, message: str) -> int:
     with service_errors():
         set_user_status({"appId": args.app_id, "handle": args.handle, "status": status})
     _report(args, {"handle": args.handle, "status": status}, message.format(handle=args.handle))
+    return 0
+
+
+def run_reset_password(args: argparse.Namespace) -> int:
+    from cosync.services.password import reset_user_password
+
+    body = {"appId": args.app_id, "handle": args.handle}
+    if args.password_md5 is not None:
+        body["hashValue"] = args.password_md5
+    with service_errors():
+        reset_user_password(body)
+    handle = args.handle.strip().lower()
+    if args.password_md5 is None:
+        message = f"e-mailed a reset code to {handle}; the old password no longer works"
+    else:
+        message = f"set the password of {handle}"
+    _report(args, {"handle": handle, "method": "password" if args.password_md5 else "code"}, message)
     return 0
 
 
