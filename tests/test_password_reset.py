@@ -3,6 +3,7 @@ POST /api/app/resetUserPassword with its CLI command."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import json
 import os
@@ -480,3 +481,20 @@ def test_cli_reset_password_unknown_user(new_app):
 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == f"error: no such user in app {app['appId']}"
+
+
+def test_parallel_resets_use_code_once(api, new_app, database):
+    """W21: of parallel resets with the same right code, exactly one sets its password."""
+    app = new_app()
+    register_user(api, app, "race@example.com", "old password")
+    forgot(api, app, "race@example.com")
+    code = latest_code("race@example.com")
+    passwords = [f"password {number}" for number in range(4)]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        responses = list(pool.map(lambda password: reset(api, app, "race@example.com", code, password), passwords))
+
+    succeeded = [password for password, response in zip(passwords, responses) if response.content == b"true"]
+    assert len(succeeded) == 1
+    assert all(response.json() == error(602, "invalid data") for response in responses if response.content != b"true")
+    assert login(api, app, "race@example.com", succeeded[0]).status_code == 200
