@@ -77,4 +77,6 @@ def _reject_unknown_user(app: dict[str, Any], identifier: str, password: str, by
         raise ApiError(errors.ACCOUNT_IS_NOT_VERIFIED, "sign-up not completed")
     if not newest:
         burn_password_check()
+    # Recorded like a wrong password, which also keeps the time of both cases equal.
+    audit.record(app["appId"], "login", "error", identifier, code=errors.INVALID_CREDENTIALS.code)
     raise ApiError(errors.INVALID_CREDENTIALS, "no such account or wrong password")
