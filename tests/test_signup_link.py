@@ -15,7 +15,7 @@ import pytest
 
 from cosync import db
 from cosync.mail import read_outbox
-from flows import attempts_used, digest, error
+from flows import attempts_used, digest, error, register_user, sign_up
 from password_flows import login
 
 
@@ -305,3 +305,18 @@ def test_signup_flow_none_returns_signed_user_token(api, new_app):
     assert claims["handle"] == "now@example.com"
     assert claims["code"] == body["code"]
     assert claims["metaData"] == "{}"
+
+
+def test_complete_signup_js_access_token(api, new_app):
+    """The JS SDK sends only its session's access token on app routes, completeSignup included."""
+    app = new_app()
+    session = register_user(api, app, "first-js@example.com")
+    code = sign_up(api, app, "second-js@example.com")
+
+    response = api.post(
+        "/api/appuser/completeSignup",
+        headers={"access-token": session["access-token"]},
+        json={"handle": "second-js@example.com", "code": code},
+    )
+
+    assert set(response.json()) == {"jwt", "access-token", "signed-user-token"}

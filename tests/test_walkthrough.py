@@ -122,6 +122,27 @@ def test_readme_walkthrough(served):
     assert user.json()["handle"] == "ada@example.com"
     assert user.json()["status"] == "active"
 
+    forgot = requests.post(
+        f"{base}/api/appuser/forgotPassword",
+        headers={"app-token": app_token},
+        json={"handle": "ada@example.com"},
+        timeout=30,
+    )
+    assert forgot.text == "true"
+    reset_code = subprocess.run(
+        f"grep -ho '<strong>[0-9]\\{{6\\}}</strong>' {outbox}/*.json | tail -1 | tr -dc 0-9",
+        shell=True, capture_output=True, text=True, check=True,
+    ).stdout
+    reset = requests.post(
+        f"{base}/api/appuser/resetPassword",
+        headers={"app-token": app_token},
+        json={"handle": "ada@example.com", "password": digest("my new password"), "code": reset_code},
+        timeout=30,
+    )
+    assert reset.text == "true"
+    revoked = requests.get(f"{base}/api/appuser/getUser", headers={"access-token": access_token}, timeout=30)
+    assert revoked.json() == {"code": 405, "message": "invalid access token"}
+
 
 def test_cli_apps_create(served):
     _, env, _ = served
