@@ -5,7 +5,7 @@ no scripts, images or frames, and form posts only to this origin. Every value is
 only the operator's `clickThrough` template is inserted as HTML.
 
 `respond_with_page` is the page counterpart of `cosync.http.respond`: errors, a bad app token
-included, become pages that say what happened, with the error's HTTP status.
+included, become pages that describe the outcome, with the error's HTTP status.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def completed_page(click_through_html: str) -> func.HttpResponse:
 
 def error_page(error: ApiError) -> func.HttpResponse:
     """Return the page for a failed outcome, with the error's HTTP status (403 for a bad app
-    token, as CosyncJWT answers the link with a bad token)."""
+    token, as CosyncJWT does for a link with a bad token)."""
     if error.status == 429:
         title, text = TOO_MANY
     elif error.error.code == errors.INTERNAL_SERVER_ERROR.code:

@@ -72,7 +72,7 @@ def test_change_password_bad_fields(api, new_app, database):
 
 
 def test_change_password_needs_user_token(api, new_app):
-    """Without an access token naming a user the answer is 602, as in CosyncJWT; Kotlin sends the
+    """Without an access token naming a user the route returns 602, as in CosyncJWT. Kotlin sends the
     app token in `access-token`, which therefore cannot change a password."""
     app = new_app()
     body = {"password": digest("old"), "newPassword": digest("new")}

@@ -1,6 +1,6 @@
 """Rate limits per handle and per client address: login, code checks, forgotPassword, signup.
 
-An exceeded limit answers HTTP 429 with the contract body of code 500 (the SDKs know no rate
+An exceeded limit returns HTTP 429 with the contract body of code 500 (the SDKs know no rate
 limit code) and `Retry-After`, and changes no data. The development server, like Azure, appends
 the peer address to `X-Forwarded-For`, so every request here comes from 127.0.0.1; the limits
 count per app, so each test uses its own app.

@@ -1,7 +1,8 @@
 """Account deletion (`deleteAccount`).
 
-The caller proves the account twice: with the access token, and with the password (or, for
-Apple and Google accounts, a fresh ID token) of that same account. Deleting removes the user
+The caller proves the account twice: with the access token, and with the password of that
+same account. Apple and Google accounts would prove it with an ID token, which is not
+verified here yet, so their deletion is rejected. Deleting removes the user
 and the records kept for their handle: sign-up, sign-up codes, reset codes and invitations.
 The audit log stays, as the operator's record.
 
@@ -69,8 +70,8 @@ def _check_id_token(user: dict[str, Any]) -> None:
     provider = user.get("loginProvider")
     if provider not in SOCIAL_PROVIDERS:
         raise ApiError(errors.INVALID_DATA, "the account does not sign in with Apple or Google")
-    # TODO: verify the ID token with the social sign-in verifier and require its `sub` to equal
-    # the user's `socialUserId`; until then a token deletion is refused.
+    # TODO: verify the ID token with the social sign-in verifier, and require that its `sub`
+    # equals the user's `socialUserId`. Until then a deletion by token is rejected.
     raise ApiError(errors.TOKEN_IS_INVALID, "ID token verification is not available yet")
 
 
@@ -81,6 +82,6 @@ def _delete_user_records(app_id: str, user: dict[str, Any]) -> None:
     db.collection(db.SIGNUPS).delete_many(by_handle)
     db.collection(db.SIGNUP_CODES).delete_many(by_handle)
     db.collection(db.RESET_PASSWORDS).delete_many(by_handle)
-    # Invitations addressed to the user, and those the user sent that nobody has used yet.
+    # Invitations addressed to the user, and the user's own invitations that are still pending.
     db.collection(db.INVITES).delete_many({"appId": app_id, "handle": handle})
     db.collection(db.INVITES).delete_many({"appId": app_id, "senderHandle": handle, "status": "pending"})

@@ -29,7 +29,7 @@ def login(app_id: str, body: dict[str, Any], address: str) -> dict[str, str]:
     if by_user_name and not setting(app, "userNamesEnabled"):
         raise ApiError(errors.APP_ISNOT_USERNAME_LOGIN, "user names are off for this app")
     check_app_active(app)
-    # Both limits count every attempt, whether or not the handle exists, so a refusal tells
+    # Both limits count every attempt, whether or not the handle exists, so a rejection reveals
     # nothing about the account.
     ratelimit.hit(ratelimit.LOGIN_PER_ADDRESS, f"{app_id}:{address}")
     ratelimit.hit(ratelimit.LOGIN_PER_HANDLE, f"{app_id}:{identifier}")

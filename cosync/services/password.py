@@ -6,8 +6,8 @@ handle and stored in `resetpasswords` as a keyed hash. Only the user's newest re
 so a new code invalidates the older ones. A code expires after `RESET_CODE_LIFETIME` and dies
 after `MAX_FAILED_ATTEMPTS` guesses, counted before comparing (see `cosync.counters`).
 
-`forgotPassword` returns `true` whether or not the account exists, and answers no sooner than
-the `FORGOT_PASSWORD_RESPONSE_MS` setting, so neither the body nor the time tells whether a
+`forgotPassword` returns `true` whether or not the account exists, and returns no sooner than
+the `FORGOT_PASSWORD_RESPONSE_MS` setting, so neither the body nor the time reveals whether a
 code was sent. Social (Apple, Google) and suspended accounts get no code: the first have no
 password to reset, the second are blocked.
 
@@ -205,25 +205,27 @@ def reset_user_password(body: dict[str, Any]) -> bool:
     must belong to that app. With `hashValue` (the 32-hex MD5 the SDKs send) it becomes the
     password. Without it the current password stops working and the user is e-mailed a reset
     code. `rawValue`, the plain password CosyncJWT e-mailed, is ignored: no password is ever
-    e-mailed. Either way the user's earlier tokens are revoked.
+    e-mailed. Either way the user's earlier tokens are revoked. When the mail fails, the
+    password stays cleared and INTERNAL_SERVER_ERROR is raised, so the operator can repeat it.
     """
     app = load_app(require_text(body, "appId"))
-    user = _operator_user(app["appId"], body)
+    app_id = app["appId"]
+    user = _operator_user(app_id, body)
     if body.get("hashValue") not in (None, ""):
         _store_password(user, require_password(body, "hashValue"))
-        audit.record(app["appId"], "resetUserPassword", "success", user["handle"], log_type="app", method="password")
+        audit.record(app_id, "resetUserPassword", "success", user["handle"], log_type="app", method="password")
         return True
 
     if user.get("loginProvider"):
         raise ApiError(errors.INVALID_DATA, f"account signs in with {user['loginProvider']}; set hashValue instead")
     db.collection(db.USERS).update_one({"_id": user["_id"]}, {"$set": {"password": "", "updatedAt": utc_now()}})
-    revoke_tokens(app["appId"], user["handle"])
+    revoke_tokens(app_id, user["handle"])
     try:
         issue_reset_code(app, user)
     except MailError as error:
-        audit.record(app["appId"], "resetUserPassword", "error", user["handle"], log_type="app", reason="reset mail failed")
+        audit.record(app_id, "resetUserPassword", "error", user["handle"], log_type="app", reason="reset mail failed")
         raise ApiError(errors.INTERNAL_SERVER_ERROR, f"reset mail failed: {error}") from None
-    audit.record(app["appId"], "resetUserPassword", "success", user["handle"], log_type="app", method="code")
+    audit.record(app_id, "resetUserPassword", "success", user["handle"], log_type="app", method="code")
     return True
 
 
