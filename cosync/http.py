@@ -167,11 +167,13 @@ def respond(
     work: Callable[[Call], Any],
     authenticate: bool = True,
     read_body: bool = True,
+    render_error: Callable[[ApiError], func.HttpResponse] = error_response,
 ) -> func.HttpResponse:
     """Parse `request`, run `work`, and turn its result or error into the response.
 
     With `authenticate=False` (public documents) token headers are ignored, not verified.
     With `read_body` false the body is left to `work`, which then applies its own size limit.
+    `render_error` builds the response for an error; pages shown in a browser pass their own.
     """
     invocation_id = _invocation_id(context)
     call = Call(
@@ -191,13 +193,13 @@ def respond(
             "%s failed with code %s: %s [app %s, invocation %s]",
             action, error.error.code, error.detail or error.error.message, call.caller.app_id or "-", invocation_id,
         )
-        return error_response(error)
+        return render_error(error)
     except MissingSecretError:
         log.exception("%s failed: a server secret is missing [invocation %s]", action, invocation_id)
-        return error_response(ApiError(errors.INTERNAL_SERVER_ERROR))
+        return render_error(ApiError(errors.INTERNAL_SERVER_ERROR))
     except Exception:
         log.exception("%s failed with an unexpected error [invocation %s]", action, invocation_id)
-        return error_response(ApiError(errors.INTERNAL_SERVER_ERROR))
+        return render_error(ApiError(errors.INTERNAL_SERVER_ERROR))
     if isinstance(result, func.HttpResponse):
         return result
     if result is True:

@@ -4,25 +4,19 @@ Pages load nothing from elsewhere: the style is inline, and the Content-Security
 no scripts, images or frames, and form posts only to this origin. Every value is HTML-escaped;
 only the operator's `clickThrough` template is inserted as HTML.
 
-`respond_with_page` is the page counterpart of `cosync.http.respond`: errors, a bad app token
-included, become pages that describe the outcome, with the error's HTTP status.
+Routes pass `error_page` to `cosync.http.respond`, so that errors, a bad app token included,
+become pages that describe the outcome, with the error's HTTP status.
 """
 
 from __future__ import annotations
 
 import html
-import logging
-from typing import Any, Callable
 from urllib.parse import urlencode
 
 import azure.functions as func
 
 from cosync import errors
-from cosync.auth import ANONYMOUS, resolve_caller
 from cosync.errors import ApiError
-from cosync.http import Call, parse_body
-
-log = logging.getLogger(__name__)
 
 CONFIRM_PATH = "/api/appuser/completeSignup/confirm"
 
@@ -108,24 +102,3 @@ def error_page(error: ApiError) -> func.HttpResponse:
     status = 403 if error.error is errors.INVALID_APP_TOKEN else error.status
     return page(title, f"<p>{html.escape(text)}</p>", status=status, headers=error.headers)
 
-
-def respond_with_page(
-    request: func.HttpRequest, context: Any, action: str, work: Callable[[Call], func.HttpResponse]
-) -> func.HttpResponse:
-    """Parse `request`, run `work`, and turn any error into an error page."""
-    invocation_id = str(getattr(context, "invocation_id", None) or "-")
-    call = Call(request=request, body={}, caller=ANONYMOUS, invocation_id=invocation_id)
-    try:
-        call.caller = resolve_caller(request.headers, request.params)
-        if request.method.upper() == "POST":
-            call.body = parse_body(request)
-        return work(call)
-    except ApiError as error:
-        log.info(
-            "%s failed with code %s: %s [app %s, invocation %s]",
-            action, error.error.code, error.detail or error.error.message, call.caller.app_id or "-", invocation_id,
-        )
-        return error_page(error)
-    except Exception:
-        log.exception("%s failed with an unexpected error [invocation %s]", action, invocation_id)
-        return error_page(ApiError(errors.INTERNAL_SERVER_ERROR))

@@ -4,7 +4,7 @@
 import azure.functions as func
 
 from cosync import pages
-from cosync.http import Call
+from cosync.http import Call, respond
 from cosync.services import signup_link
 
 bp = func.Blueprint()
@@ -22,10 +22,10 @@ def _confirm(call: Call) -> func.HttpResponse:
 @bp.function_name("completeSignupLink")
 @bp.route(route="appuser/completeSignup", methods=["GET"])
 def complete_signup_link(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    return pages.respond_with_page(req, context, "completeSignupLink", _show_confirmation)
+    return respond(req, context, "completeSignupLink", _show_confirmation, render_error=pages.error_page)
 
 
 @bp.function_name("confirmSignup")
 @bp.route(route="appuser/completeSignup/confirm", methods=["POST"])
 def confirm_signup(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    return pages.respond_with_page(req, context, "confirmSignup", _confirm)
+    return respond(req, context, "confirmSignup", _confirm, render_error=pages.error_page)
