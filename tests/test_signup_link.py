@@ -320,3 +320,18 @@ def test_complete_signup_js_access_token(api, new_app):
     )
 
     assert set(response.json()) == {"jwt", "access-token", "signed-user-token"}
+
+
+def test_link_in_cosyncjwt_format(api, link_app):
+    """CosyncJWT's links encode only `+` (as `%2B`); such a link opens the same page."""
+    _signup(api, link_app, "ada+old@example.com")
+    code = parse_qs(urlsplit(_link("ada+old@example.com")).query)["code"][0]
+
+    page = api.get(
+        f"/api/appuser/completeSignup?appToken={link_app['appToken']}&handle=ada%2Bold@example.com&code={code}"
+    )
+
+    assert page.status_code == 200
+    action, fields = _form(page.text)
+    assert fields == {"handle": "ada+old@example.com", "code": code}
+    assert api.post(action, data=fields).status_code == 200
