@@ -32,13 +32,15 @@ def test_delete_account_removes_user_and_records(api, new_app, database):
         {"appId": app["appId"], "handle": "bye@example.com", "senderHandle": "x@example.com", "status": "verified",
          "createdAt": now},
     ])
+    database[db.USER_NAMES].insert_one({"_id": f"{app['appId']}:bye", "appId": app["appId"], "handle": "bye@example.com"})
+    database[db.SMS_CODES].insert_one({"_id": f"login:{app['appId']}:bye", "appId": app["appId"], "handle": "bye@example.com"})
     register_user(api, app, "stays@example.com", "pw")
 
     response = _delete(api, session["access-token"], handle="Bye@Example.com", password=digest("pw"))
 
     assert response.status_code == 200
     assert response.content == b"true"
-    for collection in (db.USERS, db.SIGNUPS, db.SIGNUP_CODES, db.RESET_PASSWORDS):
+    for collection in (db.USERS, db.SIGNUPS, db.SIGNUP_CODES, db.RESET_PASSWORDS, db.SMS_CODES, db.USER_NAMES):
         assert _count(database, collection, app, handle="bye@example.com") == 0, collection
     assert _count(database, db.INVITES, app) == 0
     assert _count(database, db.USERS, app, handle="stays@example.com") == 1

@@ -2,9 +2,11 @@
 
 The caller proves the account twice: with the access token, and with the password of that
 same account. Apple and Google accounts would prove it with an ID token, which is not
-verified here yet, so their deletion is rejected. Deleting removes the user
-and the records kept for their handle: sign-up, sign-up codes, reset codes and invitations.
-The audit log stays, as the operator's record.
+verified here yet, so their deletion is rejected.
+
+Deleting removes the user and the records kept for their handle: sign-up, sign-up codes,
+reset and SMS codes, the claim on their user name, and invitations. The audit log stays, as
+the operator's record.
 
 Every access token of the account stops working: the user document is gone, and a later
 account with the same handle refuses tokens issued before it was created (see
@@ -82,6 +84,8 @@ def _delete_user_records(app_id: str, user: dict[str, Any]) -> None:
     db.collection(db.SIGNUPS).delete_many(by_handle)
     db.collection(db.SIGNUP_CODES).delete_many(by_handle)
     db.collection(db.RESET_PASSWORDS).delete_many(by_handle)
+    db.collection(db.SMS_CODES).delete_many(by_handle)
+    db.collection(db.USER_NAMES).delete_many(by_handle)
     # Invitations addressed to the user, and the user's own invitations that are still pending.
     db.collection(db.INVITES).delete_many({"appId": app_id, "handle": handle})
     db.collection(db.INVITES).delete_many({"appId": app_id, "senderHandle": handle, "status": "pending"})
