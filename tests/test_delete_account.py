@@ -8,7 +8,9 @@ import time
 import pytest
 
 from cosync import db
+from cosync.settings import get_settings
 from flows import digest, error, register_user, sign_up
+from idp_fake import APPLE_AUDIENCE, GOOGLE_AUDIENCE, running_fake_idp
 from password_flows import forgot, login, quick_forgot_password  # noqa: F401
 
 
@@ -160,18 +162,72 @@ def test_delete_account_suspended_user(api, new_app, database):
     assert _count(database, db.USERS, app) == 1
 
 
-def test_delete_account_token_variant(api, new_app, database):
-    """W23: an ID token never deletes a password account, nor (until ID tokens are verified
-    here) a social one."""
-    app = new_app()
-    session = register_user(api, app, "password@example.com", "pw")
-    assert _delete(api, session["access-token"], token="id-token").json() == error(602, "invalid data")
+@pytest.fixture(scope="module")
+def idp():
+    with running_fake_idp() as fake:
+        yield fake
 
-    database[db.USERS].update_one(
-        {"appId": app["appId"], "handle": "password@example.com"}, {"$set": {"loginProvider": "apple"}}
+
+@pytest.fixture
+def social_app(new_app, idp, monkeypatch):
+    """An app with Apple and Google sign-in, whose key sets come from the local fake."""
+    monkeypatch.setenv("APPLE_KEYS_URL", idp.keys_url("apple"))
+    monkeypatch.setenv("GOOGLE_KEYS_URL", idp.keys_url("google"))
+    get_settings.cache_clear()
+    return new_app(
+        appleLoginEnabled=True, appleBundleId=APPLE_AUDIENCE, googleLoginEnabled=True, googleClientId=GOOGLE_AUDIENCE
     )
-    assert _delete(api, session["access-token"], token="id-token").json() == error(613, "token is invalid")
-    assert _count(database, db.USERS, app) == 1
+
+
+def _social_signup(api, app, idp, provider, handle):
+    body = {"token": idp.id_token(provider, handle), "provider": provider, "handle": handle}
+    response = api.post("/api/appuser/socialSignup", headers={"app-token": app["appToken"]}, json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("provider", ["apple", "google"])
+def test_delete_social_account_with_own_token(api, social_app, idp, database, provider):
+    """W23: Apple and Google accounts are deleted with an ID token of their own identity."""
+    session = _social_signup(api, social_app, idp, provider, "social@example.com")
+
+    response = _delete(api, session["access-token"], token=idp.id_token(provider, "social@example.com"))
+
+    assert response.status_code == 200
+    assert response.content == b"true"
+    assert _count(database, db.USERS, social_app) == 0
+    assert _count(database, db.SIGNUPS, social_app) == 0
+
+
+def test_delete_social_account_with_other_identity(api, social_app, idp, database):
+    """W23: a valid ID token of another identity deletes nothing, not even that identity's account."""
+    session = _social_signup(api, social_app, idp, "apple", "caller@example.com")
+    _social_signup(api, social_app, idp, "apple", "other@example.com")
+
+    response = _delete(api, session["access-token"], token=idp.id_token("apple", "other@example.com"))
+
+    assert response.json() == error(613, "token is invalid")
+    assert _count(database, db.USERS, social_app) == 2
+
+
+def test_delete_social_account_with_forged_token(api, social_app, idp, database):
+    """W3: an HS256 token keyed with the provider's public key is rejected."""
+    session = _social_signup(api, social_app, idp, "apple", "forged@example.com")
+
+    response = _delete(api, session["access-token"], token=idp.hmac_token_with_public_key("apple", "forged@example.com"))
+
+    assert response.json() == error(613, "token is invalid")
+    assert _count(database, db.USERS, social_app) == 1
+
+
+def test_delete_password_account_with_token(api, social_app, idp, database):
+    """An ID token never deletes an account that signs in with a password."""
+    session = register_user(api, social_app, "password@example.com", "pw")
+
+    response = _delete(api, session["access-token"], token=idp.id_token("apple", "password@example.com"))
+
+    assert response.json() == error(602, "invalid data")
+    assert _count(database, db.USERS, social_app) == 1
 
 
 def test_delete_account_swift_form_body(api, new_app, database):

@@ -304,7 +304,7 @@ def test_signup_flow_none_returns_signed_user_token(api, new_app):
     claims = jwt.decode(body["signed-user-token"], _public_pem(app), algorithms=["RS256"])
     assert claims["handle"] == "now@example.com"
     assert claims["code"] == body["code"]
-    assert claims["metaData"] == "{}"
+    assert claims["metaData"] == ""
 
 
 def test_complete_signup_js_access_token(api, new_app):

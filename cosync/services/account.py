@@ -1,8 +1,7 @@
 """Account deletion (`deleteAccount`).
 
 The caller proves the account twice: with the access token, and with the password of that
-same account. Apple and Google accounts would prove it with an ID token, which is not
-verified here yet, so their deletion is rejected.
+same account, or for Apple and Google accounts with an ID token of that same identity.
 
 Deleting removes the user and the records kept for their handle: sign-up, sign-up codes,
 reset and SMS codes, the claim on their user name, and invitations. The audit log stays, as
@@ -22,6 +21,7 @@ from cosync.auth import Caller
 from cosync.crypto import verify_password
 from cosync.errors import ApiError
 from cosync.services.apps import load_active_app, setting
+from cosync.services.social import verify_identity
 from cosync.services.users import load_user
 from cosync.validation import normalise_handle, optional_text
 
@@ -43,7 +43,7 @@ def delete_account(caller: Caller, body: dict[str, Any]) -> bool:
     if identifier and password:
         _check_password(app, user, normalise_handle(identifier), password)
     elif token:
-        _check_id_token(user)
+        _check_id_token(app, user, token)
     else:
         raise ApiError(errors.INVALID_DATA, "handle without password, or password without handle")
 
@@ -67,14 +67,19 @@ def _check_password(app: dict[str, Any], user: dict[str, Any], identifier: str, 
         raise ApiError(errors.INVALID_CREDENTIALS, "wrong password")
 
 
-def _check_id_token(user: dict[str, Any]) -> None:
-    """Check an Apple or Google ID token of the caller's own social identity."""
+def _check_id_token(app: dict[str, Any], user: dict[str, Any], token: str) -> None:
+    """Raise unless `token` is a valid ID token of the caller's own Apple or Google identity.
+
+    CosyncJWT deleted whichever account held the token's `sub`, so one user's token could
+    delete another account; here the token must name the caller.
+    """
     provider = user.get("loginProvider")
     if provider not in SOCIAL_PROVIDERS:
         raise ApiError(errors.INVALID_DATA, "the account does not sign in with Apple or Google")
-    # TODO: verify the ID token with the social sign-in verifier, and require that its `sub`
-    # equals the user's `socialUserId`. Until then a deletion by token is rejected.
-    raise ApiError(errors.TOKEN_IS_INVALID, "ID token verification is not available yet")
+    identity = verify_identity(app, provider, token, "deleteAccount")
+    if identity.subject != user.get("socialUserId"):
+        audit.record(app["appId"], "deleteAccount", "error", user["handle"], code=errors.TOKEN_IS_INVALID.code)
+        raise ApiError(errors.TOKEN_IS_INVALID, "ID token names another identity than the caller's")
 
 
 def _delete_user_records(app_id: str, user: dict[str, Any]) -> None:

@@ -59,7 +59,8 @@ def _audiences(app: dict[str, Any], provider: str) -> list[str]:
     return audiences
 
 
-def _verify(app: dict[str, Any], provider: str, token: str, action: str) -> Identity:
+def verify_identity(app: dict[str, Any], provider: str, token: str, action: str) -> Identity:
+    """Verify an ID token for the app's client ids; raise 415/416, 613 or 500 (no key set)."""
     try:
         return verify_id_token(provider, token, _audiences(app, provider))
     except InvalidIdToken as error:
@@ -79,7 +80,7 @@ def social_login(app_id: str, body: dict[str, Any]) -> dict[str, str]:
     token = require_text(body, "token")
     provider = _require_provider(body)
     app = load_active_app(app_id)
-    identity = _verify(app, provider, token, "socialLogin")
+    identity = verify_identity(app, provider, token, "socialLogin")
 
     user = _find_account(app_id, provider, identity)
     if user is None:
@@ -118,7 +119,7 @@ def social_signup(app_id: str, body: dict[str, Any]) -> dict[str, str]:
     app = load_active_app(app_id)
     locale = parse_locale(body, setting(app, "locales"))
     metadata = parse_registration_metadata(body, setting(app, "metaData"))
-    identity = _verify(app, provider, token, "socialSignup")
+    identity = verify_identity(app, provider, token, "socialSignup")
     if identity.email is None or normalise_handle(identity.email) != handle:
         raise ApiError(errors.TOKEN_IS_INVALID, "ID token is for another e-mail address")
 
