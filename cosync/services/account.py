@@ -22,7 +22,7 @@ from cosync.crypto import verify_password
 from cosync.errors import ApiError
 from cosync.services.apps import load_active_app, setting
 from cosync.services.social import verify_identity
-from cosync.services.users import load_user
+from cosync.services.users import delete_user, load_user
 from cosync.validation import normalise_handle, optional_text
 
 SOCIAL_PROVIDERS = ("apple", "google")
@@ -83,14 +83,6 @@ def _check_id_token(app: dict[str, Any], user: dict[str, Any], token: str) -> No
 
 
 def _delete_user_records(app_id: str, user: dict[str, Any]) -> None:
-    handle = user["handle"]
-    by_handle = {"appId": app_id, "handle": handle}
-    db.collection(db.USERS).delete_one({"_id": user["_id"]})
-    db.collection(db.SIGNUPS).delete_many(by_handle)
-    db.collection(db.SIGNUP_CODES).delete_many(by_handle)
-    db.collection(db.RESET_PASSWORDS).delete_many(by_handle)
-    db.collection(db.SMS_CODES).delete_many(by_handle)
-    db.collection(db.USER_NAMES).delete_many(by_handle)
-    # Invitations addressed to the user, and the user's own invitations that are still pending.
-    db.collection(db.INVITES).delete_many({"appId": app_id, "handle": handle})
-    db.collection(db.INVITES).delete_many({"appId": app_id, "senderHandle": handle, "status": "pending"})
+    delete_user(user)
+    # Also the invitations the user sent that are still pending, so nobody registers through them.
+    db.collection(db.INVITES).delete_many({"appId": app_id, "senderHandle": user["handle"], "status": "pending"})

@@ -22,7 +22,7 @@ from cosync.errors import ApiError
 from cosync.services.apps import load_app, setting
 from cosync.services.accounts import insert_user, new_user
 from cosync.services.signup import ACTIVE
-from cosync.services.users import revoke_tokens
+from cosync.services.users import delete_user, revoke_tokens
 from cosync.tokens import REGISTERED_CLAIMS, user_jwt_claims
 from cosync.validation import (
     MAX_HANDLE_LENGTH,
@@ -319,9 +319,6 @@ def remove_user(body: dict[str, Any]) -> dict[str, Any]:
     """Delete a user with every sign-up, invite, password-reset, SMS-code and user-name record of its handle."""
     app_id = _require_app_id(body)
     user = _find_user(app_id, body)
-    db.collection(db.USERS).delete_one({"_id": user["_id"]})
-    query = {"appId": app_id, "handle": user["handle"]}
-    for name in (db.SIGNUPS, db.SIGNUP_CODES, db.INVITES, db.RESET_PASSWORDS, db.SMS_CODES, db.USER_NAMES):
-        db.collection(name).delete_many(query)
+    delete_user(user)
     audit.record(app_id, "removeUser", "success", user["handle"], log_type=OPERATOR_LOG)
     return user_view(user)

@@ -65,6 +65,15 @@ def revoke_tokens(app_id: str, handle: str) -> None:
     db.collection(db.USERS).update_one({"appId": app_id, "handle": handle}, {"$inc": {"tokenVersion": 1}})
 
 
+def delete_user(user: dict[str, Any]) -> None:
+    """Delete the user and every record kept for its handle: sign-ups, sign-up codes, invites
+    to it, reset and SMS codes, and its user-name claim."""
+    db.collection(db.USERS).delete_one({"_id": user["_id"]})
+    query = {"appId": user["appId"], "handle": user["handle"]}
+    for name in (db.SIGNUPS, db.SIGNUP_CODES, db.INVITES, db.RESET_PASSWORDS, db.SMS_CODES, db.USER_NAMES):
+        db.collection(name).delete_many(query)
+
+
 def get_user(caller: Caller) -> dict[str, Any]:
     load_active_app(caller.app_id)
     user = load_user(caller)
