@@ -377,14 +377,41 @@ def test_import_rejects_malformed_files(api, new_app, server_secret, database, o
         assert db.collection(collection).count_documents({}) == 0, collection
 
 
+def test_import_rejects_ids_of_another_app(api, new_app, server_secret, database):
+    original = new_app()
+    add_user(api, server_secret, original, "original@example.com")
+    target = new_app()
+    add_user(api, server_secret, target, "target@example.com")
+    document = json.loads(export(api, server_secret, original["appId"]).content)
+    document["app"]["appId"] = target["appId"]
+
+    # The records keep the `_id` of the original app's records; nothing may be deleted first.
+    for overwrite in ("false", "true"):
+        response = import_file(api, server_secret, json.dumps(document).encode(), overwrite=overwrite, appName="Renamed")
+
+        assert response.status_code == 400
+        assert response.json() == error(602, "invalid data")
+    assert database[db.APPS].count_documents({"appId": target["appId"]}) == 1
+    assert login(api, target["appToken"], "target@example.com").status_code == 200
+    assert login(api, original["appToken"], "original@example.com").status_code == 200
+
+
 def test_import_undoes_failed_write(api, new_app, server_secret, database):
     app = new_app()
     add_user(api, server_secret, app, "original@example.com")
     document = json.loads(export(api, server_secret, app["appId"]).content)
     copy_id = uuid.uuid4().hex
     document["app"].update(appId=copy_id, name="Copy with the same ids")
+    for section in ("users", "signups", "emailTemplates"):
+        for record in document[section]:
+            record.pop("_id", None)
+    duplicate_id = {"$oid": "65f1c0ffee0123456789abcd"}
+    document["invites"] = [
+        {"_id": duplicate_id, "handle": "first@example.com", "status": "pending"},
+        {"_id": duplicate_id, "handle": "second@example.com", "status": "pending"},
+    ]
 
-    # The users keep their `_id`, which the original app's users already have.
+    # The second invite's `_id` repeats the first one's, so its insert fails.
     response = import_file(api, server_secret, json.dumps(document).encode())
 
     assert response.status_code == 400

@@ -294,6 +294,7 @@ def import_sections(sections: Sections, app_name: str | None = None, overwrite: 
         section: _record_documents(section, sections.records.get(section, []), app_id, sections.keep_app_id)
         for section in RECORD_SECTIONS
     }
+    _check_record_ids(records, app_id)
 
     _write(app, records)
     counts = {section: len(documents) for section, documents in records.items()}
@@ -321,6 +322,25 @@ def _check_conflicts(app_id: str, name: str, overwrite: bool) -> None:
         )
     if not overwrite and apps.find_one({"appId": app_id}, {"_id": 1}) is not None:
         raise ApiError(errors.INVALID_DATA, f"app {app_id} exists; import with overwrite=true (CLI: --overwrite) to replace it")
+
+
+def _check_record_ids(records: dict[str, list[dict[str, Any]]], app_id: str) -> None:
+    """Reject record ids that records of another app have, as in a file whose appId was edited.
+
+    Their insert would fail only after `_write` had deleted the app that the import replaces.
+    """
+    for section, documents in records.items():
+        ids = [document["_id"] for document in documents if "_id" in document]
+        if not ids:
+            continue
+        query = {"_id": {"$in": ids}, "appId": {"$ne": app_id}}
+        existing = db.collection(RECORD_SECTIONS[section]).find_one(query, {"_id": 1})
+        if existing is not None:
+            raise ApiError(
+                errors.INVALID_DATA,
+                f"{section}: record id {existing['_id']} belongs to another app; "
+                "remove the _id fields to import a copy",
+            )
 
 
 def _app_document(sections: Sections, app_id: str, name: str) -> dict[str, Any]:
