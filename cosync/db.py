@@ -58,7 +58,8 @@ def get_client() -> pymongo.MongoClient:
             if not settings.mongodb_uri:
                 raise SettingsError(
                     "setting MONGODB_URI is missing: set it to a MongoDB connection string "
-                    "(`make run` starts a local FerretDB and sets it for you)"
+                    "(`make run` sets it for its own server only; "
+                    "other commands need the FerretDB address from its log)"
                 )
             _client = pymongo.MongoClient(
                 settings.mongodb_uri,

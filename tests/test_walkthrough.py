@@ -43,6 +43,7 @@ def served(environment, tmp_path):
         "OUTBOX_DIR": str(tmp_path / "outbox"),
         "MONGODB_DATABASE": environment["MONGODB_DATABASE"] + "_walkthrough",
     }
+    env.pop("PUBLIC_BASE_URL")  # `make run` leaves it unset
     init = _cli(env, "init", "--if-missing")
     assert init.returncode == 0, init.stderr
     assert init.stdout == f"created local development secrets in {tmp_path / 'secrets'}/\n"
@@ -142,6 +143,18 @@ def test_readme_walkthrough(served):
     assert reset.text == "true"
     revoked = requests.get(f"{base}/api/appuser/getUser", headers={"access-token": access_token}, timeout=30)
     assert revoked.json() == {"code": 405, "message": "invalid access token"}
+
+
+def test_serve_issuer_names_served_port(served):
+    base, env, _ = served
+    created = _cli(env, "apps", "create", "Issuer app")
+    app_id = created.stdout.splitlines()[0].split()[1]
+
+    discovery = requests.get(f"{base}/api/apps/{app_id}/.well-known/openid-configuration", timeout=30)
+
+    assert discovery.status_code == 200
+    assert discovery.json()["issuer"] == f"{base}/api/apps/{app_id}"
+    assert discovery.json()["jwks_uri"] == f"{base}/api/apps/{app_id}/jwks.json"
 
 
 def test_cli_apps_create(served):

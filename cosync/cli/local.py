@@ -92,6 +92,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
     # Stop cleanly on SIGTERM as on Ctrl-C, so that the FerretDB started here is stopped too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    # The default base URL names port 7071, so the JWT issuer and JWK Set address need the served port.
+    listen_host = "127.0.0.1" if args.host in ("", "0.0.0.0", "::") else args.host
+    if ":" in listen_host:
+        listen_host = f"[{listen_host}]"
+    os.environ.setdefault("PUBLIC_BASE_URL", f"http://{listen_host}:{args.port}")
     database = None
     if args.local_database and not os.environ.get("MONGODB_URI"):
         try:
