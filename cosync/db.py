@@ -150,6 +150,31 @@ def ensure_indexes(database: Database) -> None:
         except OperationFailure as error:
             # FerretDB 1.x returns "not implemented", so the purge timer removes the records instead.
             log.warning("no TTL index on %s (%s); the purge timer removes expired records", name, error)
+    ensure_log_retention(database, get_settings().applog_retention_days)
+
+
+LOG_TTL_INDEX = "createdAt_ttl"
+
+
+def ensure_log_retention(database: Database, retention_days: int) -> None:
+    """Expire `applogs` records `retention_days` after `createdAt` with a TTL index.
+
+    A changed retention updates the existing index (`collMod`), and 0 drops it so records are
+    kept. Servers without TTL indexes (FerretDB 1.x) rely on `purge_expired` instead.
+    """
+    logs = database[APP_LOGS]
+    if retention_days == 0:
+        if LOG_TTL_INDEX in logs.index_information():
+            logs.drop_index(LOG_TTL_INDEX)
+        return
+    seconds = retention_days * 24 * 3600
+    try:
+        logs.create_index([("createdAt", 1)], expireAfterSeconds=seconds, name=LOG_TTL_INDEX)
+    except OperationFailure as error:
+        if error.code not in (85, 86):  # IndexOptionsConflict, IndexKeySpecsConflict
+            log.warning("no TTL index on %s (%s); the purge timer removes old records", APP_LOGS, error)
+            return
+        database.command("collMod", APP_LOGS, index={"name": LOG_TTL_INDEX, "expireAfterSeconds": seconds})
 
 
 def purge_expired(database: Database, now: datetime.datetime) -> dict[str, int]:
@@ -158,4 +183,8 @@ def purge_expired(database: Database, now: datetime.datetime) -> dict[str, int]:
     for name, grace_seconds in EXPIRING.items():
         cutoff = now - datetime.timedelta(seconds=grace_seconds)
         removed[name] = database[name].delete_many({"expiresAt": {"$lt": cutoff}}).deleted_count
+    retention_days = get_settings().applog_retention_days
+    if retention_days:
+        cutoff = now - datetime.timedelta(days=retention_days)
+        removed[APP_LOGS] = database[APP_LOGS].delete_many({"createdAt": {"$lt": cutoff}}).deleted_count
     return removed

@@ -51,6 +51,12 @@ APPLE_ACCOUNT_ALREADY_EXIST = ErrorCode(611, "Apple account already exist")
 GOOGLE_ACCOUNT_ALREADY_EXIST = ErrorCode(612, "Google account already exist")
 TOKEN_IS_INVALID = ErrorCode(613, "token is invalid")
 
+# Codes this server adds for operator routes whose feature it does not carry over. The
+# reference server has no such codes, so they sit outside its ranges.
+FEATURE_NOT_SUPPORTED = ErrorCode(701, "not supported by this server")
+APP_SERVICES_RETIRED = ErrorCode(702, "MongoDB App Services reached end of life on 2025-09-30")
+EMAIL_NOT_SENT = ErrorCode(703, "e-mail provider did not accept the message")
+
 
 class ApiError(Exception):
     """A failure returned to the client as the contract's error body.

@@ -62,10 +62,10 @@ class Call:
         forwarded = self.request.headers.get("x-forwarded-for") or ""
         return client_address_of(forwarded.split(",")[-1].strip()) or "unknown"
 
-    def require_server(self) -> None:
-        """Raise INVALID_ADMIN_TOKEN (HTTP 401) unless the caller presents the server secret."""
+    def require_server(self, status: int = 401) -> None:
+        """Raise INVALID_ADMIN_TOKEN with HTTP `status` unless the caller presents the server secret."""
         if self.caller.scope != SCOPE_SERVER:
-            raise ApiError(errors.INVALID_ADMIN_TOKEN, "route needs the server secret", status=401)
+            raise ApiError(errors.INVALID_ADMIN_TOKEN, "route needs the server secret", status=status)
 
 
 def client_address_of(entry: str) -> str:

@@ -67,6 +67,16 @@ class EmailMessage:
     attachments: tuple[Attachment, ...] = ()
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """How a message left: `provider` is "sendgrid" or "outbox"; `status` is SendGrid's HTTP
+    status; `message_id` is SendGrid's `X-Message-Id`, or the outbox file name."""
+
+    provider: str
+    status: int | None
+    message_id: str | None
+
+
 class MailError(Exception):
     """Delivery of an e-mail failed. The message states why and never contains the API key.
 
@@ -86,13 +96,13 @@ class MailError(Exception):
         self.provider_error = provider_error
 
 
-def send_email(message: EmailMessage, api_key: str | None) -> None:
+def send_email(message: EmailMessage, api_key: str | None) -> Delivery:
     """SendGrid when api_key is set, else the local outbox. Raises MailError on failure."""
     _validate(message)
     if api_key:
-        _send_with_sendgrid(message, api_key)
-    else:
-        _write_to_outbox(message, get_settings().outbox_dir)
+        return _send_with_sendgrid(message, api_key)
+    path = _write_to_outbox(message, get_settings().outbox_dir)
+    return Delivery(provider="outbox", status=None, message_id=path.name)
 
 
 def read_outbox(directory: Path | None = None) -> list[dict[str, Any]]:
@@ -143,7 +153,7 @@ def _recipient_domain(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
-def _send_with_sendgrid(message: EmailMessage, api_key: str) -> None:
+def _send_with_sendgrid(message: EmailMessage, api_key: str) -> Delivery:
     # Imported here because most invocations send no mail and cold starts should not pay for it.
     from python_http_client.exceptions import HTTPError
     from sendgrid import SendGridAPIClient
@@ -187,6 +197,7 @@ def _send_with_sendgrid(message: EmailMessage, api_key: str) -> None:
         response.status_code,
         message_id or "not given",
     )
+    return Delivery(provider="sendgrid", status=response.status_code, message_id=message_id)
 
 
 def _sendgrid_host() -> str:

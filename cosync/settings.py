@@ -39,6 +39,7 @@ class Settings:
     google_keys_url: str  # Google's JWK set for Google Sign-In ID tokens
     max_import_bytes: int
     forgot_password_response_ms: int
+    applog_retention_days: int  # 0 keeps audit records forever
 
 
 def _integer(name: str, default: int, minimum: int) -> int:
@@ -79,6 +80,7 @@ def read_settings() -> Settings:
         google_keys_url=_text("GOOGLE_KEYS_URL", "https://www.googleapis.com/oauth2/v3/certs"),
         max_import_bytes=_integer("MAX_IMPORT_BYTES", 10 * 1024 * 1024, 1024),
         forgot_password_response_ms=_integer("FORGOT_PASSWORD_RESPONSE_MS", 1500, 0),
+        applog_retention_days=_integer("APPLOG_RETENTION_DAYS", 90, 0),
     )
 
 

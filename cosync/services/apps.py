@@ -7,10 +7,11 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from cosync import db, errors
+from cosync import audit, db, errors
 from cosync.dates import iso, utc_now
 from cosync.errors import ApiError
 from cosync.keys import generate_app_key_pair, seal_app_key, unseal_app_key
+from cosync.queries import literal_pattern, parse_page, search_text
 from cosync.secrets import get_secrets
 from cosync.templates import DEFAULT_LOCALE, default_template_documents
 from cosync.tokens import UserJwtKey, issue_app_secret, issue_app_token
@@ -190,5 +191,29 @@ def create_app(name: Any, jwt_enabled: Any = False) -> dict[str, Any]:
         # The unique name index decides between parallel requests for one name.
         raise ApiError(errors.INVALID_DATA, f"an app named {name!r} already exists") from None
     db.collection(db.EMAIL_TEMPLATES).insert_many(default_template_documents(app_id, DEFAULT_LOCALE, now))
+    audit.record_operator(app_id, "create")
 
     return {**initial, "appPublicKey": public_key64, "createdAt": iso(now), "updatedAt": iso(now)}
+
+
+def list_apps() -> list[dict[str, Any]]:
+    """Return every app, by name, as operator routes show it."""
+    return [admin_view(app) for app in db.collection(db.APPS).find({}).sort("name", 1)]
+
+
+def search_apps(name: Any = None, exact: Any = None, offset: Any = None, limit: Any = None) -> list[dict[str, Any]]:
+    """Return one page of apps whose name contains `name`, newest first.
+
+    The match ignores case unless `exact` is "true" (or True), which asks for the whole name,
+    case-sensitively. `name` is matched literally: its regular-expression characters are escaped.
+    """
+    page = parse_page(offset, limit)
+    query: dict[str, Any] = {}
+    if name not in (None, ""):
+        name = search_text(name, "name")
+        if exact in (True, "true"):
+            query["name"] = name
+        else:
+            query["name"] = {"$regex": literal_pattern(name), "$options": "i"}
+    found = db.collection(db.APPS).find(query).sort([("createdAt", -1), ("_id", -1)]).skip(page.skip).limit(page.size)
+    return [admin_view(app) for app in found]
