@@ -25,7 +25,8 @@ ANONYMOUS = Caller()
 
 
 # The headers a token may arrive in, in the precedence order of the reference server, with the
-# error and HTTP status of a failure. A server-scoped token is accepted only from `server-secret`.
+# error and HTTP status of a failure. A server-scoped token is accepted only from `server-secret`,
+# and that header accepts nothing else.
 TOKEN_SOURCES = (
     ("server-secret", errors.INVALID_ADMIN_TOKEN, 401),
     ("app-token", errors.INVALID_APP_TOKEN, 400),
@@ -58,6 +59,9 @@ def _caller_from_token(token: str, failure: errors.ErrorCode, status: int, serve
     app_id = claims.get("appId")
     if scope == SCOPE_SERVER and server_allowed:
         return Caller(scope=SCOPE_SERVER)
+    if server_allowed:
+        # No SDK sends `server-secret`, so another token there is a wrong server secret.
+        raise ApiError(failure, f"token scope {scope!r} in the server-secret header", status=status)
     if scope == SCOPE_APP and isinstance(app_id, str) and app_id:
         return Caller(scope=SCOPE_APP, app_id=app_id)
     handle = claims.get("handle")

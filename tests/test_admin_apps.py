@@ -50,13 +50,13 @@ def test_create_app_needs_server_secret(api, new_app, database):
     app = new_app()
     count = database[db.APPS].count_documents({})
     missing = api.post("/api/app", json={"name": "No secret"})
-    assert missing.status_code == 401
+    assert missing.status_code == 400
     assert missing.json() == error(400, "invalid admin token")
     with_app_token = api.post("/api/app", headers={"server-secret": app["appToken"]}, json={"name": "Wrong token"})
     assert with_app_token.status_code == 401
     assert with_app_token.json() == error(400, "invalid admin token")
     in_app_header = api.post("/api/app", headers={"app-token": app["appToken"]}, json={"name": "App header"})
-    assert in_app_header.status_code == 401
+    assert in_app_header.status_code == 400
     assert database[db.APPS].count_documents({}) == count
 
 
@@ -93,7 +93,7 @@ def test_read_app_errors(api, new_app, server_secret):
     assert unknown.json() == error(401, "app no longer exist")
     session = register_user(api, app, "reader@example.com")
     as_user = api.get(f"/api/app/appId/{app['appId']}", headers={"access-token": session["access-token"]})
-    assert as_user.status_code == 401
+    assert as_user.status_code == 403
     assert as_user.json() == error(400, "invalid admin token")
 
 
