@@ -15,6 +15,7 @@ import sys
 COMMAND_MODULES = (
     "cosync.cli.local",
     "cosync.cli.apps",
+    "cosync.cli.templates",
     "cosync.cli.atlas",
     "cosync.cli.server_key",
     "cosync.cli.invites",

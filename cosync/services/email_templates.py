@@ -8,7 +8,7 @@ translate), and disabling one deletes its set. EN is always enabled.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Sequence
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -93,7 +93,7 @@ def set_locales(app_id: str, locales: Any) -> dict[str, Any]:
     return {"appId": app_id, "locales": wanted, "localesTemplate": _templates_by_locale(app)}
 
 
-def change_locales(app_id: str, add: list[str] = (), remove: list[str] = ()) -> dict[str, Any]:
+def change_locales(app_id: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> dict[str, Any]:
     """Enable the `add` locales and disable the `remove` ones, keeping the others (for the CLI)."""
     current = enabled_locales(load_app(app_id))
     dropped = set(parse_locale_codes(list(remove)))
