@@ -69,8 +69,8 @@ class EmailMessage:
 
 @dataclass(frozen=True)
 class Delivery:
-    """How a message left: `provider` is "sendgrid" or "outbox"; `status` is SendGrid's HTTP
-    status; `message_id` is SendGrid's `X-Message-Id`, or the outbox file name."""
+    """The outcome of a sent message: `provider` ("sendgrid" or "outbox"), SendGrid's HTTP
+    `status`, and `message_id` (SendGrid's `X-Message-Id`, or the outbox file name)."""
 
     provider: str
     status: int | None

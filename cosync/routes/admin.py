@@ -190,7 +190,8 @@ def remote_notification(req: func.HttpRequest, context: func.Context) -> func.Ht
     return _operator(req, context, "remoteNotification", lambda call: retired.remote_notification_not_supported())
 
 
-# MongoDB App Services reached end of life on 2025-09-30; these routes say so and name the JWKS.
+# MongoDB App Services reached end of life on 2025-09-30, so these routes return an error that
+# names the app's JWKS instead.
 
 
 @bp.function_name("initCosyncJWT")

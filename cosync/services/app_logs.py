@@ -120,7 +120,7 @@ def _signup_figures(app_id: str, page: Page, now: datetime.datetime) -> dict[str
 
 def logins_per_day(app_id: str, days: int, now: datetime.datetime) -> list[dict[str, Any]]:
     """Count successful logins per UTC day over the last `days` days (today included), oldest
-    first, from the audit log; days before the log retention show 0."""
+    first. The counts come from the audit log, so days before the log retention show 0."""
     first_day = now.date() - datetime.timedelta(days=days - 1)
     start = datetime.datetime.combine(first_day, datetime.time(), tzinfo=datetime.timezone.utc)
     counts = {first_day + datetime.timedelta(days=offset): 0 for offset in range(days)}
@@ -142,7 +142,7 @@ TARGETS = ("users", "invites", "signups", "logins")
 
 def app_stats(params: dict[str, Any]) -> dict[str, Any]:
     """Return the app's users, invites and sign-ups (one page each, newest first, with totals)
-    and its logins per day; `target` limits the answer to one of them."""
+    and its logins per day; `target` limits the result to one of them."""
     app = load_app(require_text(params, "appId"))
     app_id = app["appId"]
     page = parse_page(params.get("offset"), params.get("limit"))

@@ -189,8 +189,8 @@ def parse_definitions(value: Any, kind: str) -> list[dict[str, Any]]:
     """Return validated `metaData` or `metaDataInvite` definitions from a list or its JSON text.
 
     A definition is `{id, path, required, fieldName}` plus `canEdit` for `metaData`. Paths are
-    dot paths into the user's metadata, unique in the list, and may not start with a registered
-    JWT claim or `userName`; `email` is allowed only with fieldName "email".
+    dot paths into the user's metadata and unique in the list. A path may not start with a
+    registered JWT claim or `userName`, and `email` is allowed only with fieldName "email".
     """
     if isinstance(value, str):
         try:

@@ -43,7 +43,7 @@ def _test_message(app: dict[str, Any], sender: str, to: str) -> EmailMessage:
 def send_test_email(body: dict[str, Any]) -> dict[str, Any]:
     """Send a test message with the app's SendGrid key, or to the outbox when it has none.
 
-    The recipient is `to`, else the extension's sender address. Returns the provider's answer:
+    The recipient is `to`, else the extension's sender address. Returns the provider's response:
     `{"sent", "provider", "status", "messageId"}`, and on failure also `code`, `message` and
     `providerError` (SendGrid's first error object).
     """

@@ -81,16 +81,16 @@ def set_locales(app_id: str, locales: Any) -> dict[str, Any]:
         raise ApiError(errors.MISSING_PARAM, "field locales is missing")
     with audit.operator_action(app_id, "addRemoveLocaleEmailTemplate") as details:
         requested = parse_locale_codes(locales)
-        wanted = [DEFAULT_LOCALE] + [code for code in requested if code != DEFAULT_LOCALE]
+        new_locales = [DEFAULT_LOCALE] + [code for code in requested if code != DEFAULT_LOCALE]
         before = enabled_locales(app)
-        added = [code for code in wanted if code not in before]
-        removed = [code for code in before if code not in wanted]
+        added = [code for code in new_locales if code not in before]
+        removed = [code for code in before if code not in new_locales]
         _create_locale_templates(app_id, added)
         _delete_locale_templates(app_id, removed)
-        db.collection(db.APPS).update_one({"appId": app_id}, {"$set": {"locales": wanted, "updatedAt": utc_now()}})
+        db.collection(db.APPS).update_one({"appId": app_id}, {"$set": {"locales": new_locales, "updatedAt": utc_now()}})
         details.update(added=added, removed=removed)
     app = load_app(app_id)
-    return {"appId": app_id, "locales": wanted, "localesTemplate": _templates_by_locale(app)}
+    return {"appId": app_id, "locales": new_locales, "localesTemplate": _templates_by_locale(app)}
 
 
 def change_locales(app_id: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> dict[str, Any]:
@@ -99,8 +99,8 @@ def change_locales(app_id: str, add: Sequence[str] = (), remove: Sequence[str] =
     dropped = set(parse_locale_codes(list(remove)))
     if DEFAULT_LOCALE in dropped:
         raise ApiError(errors.INVALID_LOCALE, "EN cannot be removed")
-    wanted = [code for code in current if code not in dropped] + parse_locale_codes(list(add))
-    return set_locales(app_id, wanted)
+    new_locales = [code for code in current if code not in dropped] + parse_locale_codes(list(add))
+    return set_locales(app_id, new_locales)
 
 
 def _create_locale_templates(app_id: str, locales: list[str]) -> None:

@@ -2,7 +2,7 @@
 
 The MongoDB App Services (formerly Realm) integration and the S3 asset engine ran inside App
 Services, which reached end of life on 2025-09-30. Their routes stay, so that a portal or script
-calling them gets an error that says why and what to use instead.
+calling them gets an error that explains why and what to use instead.
 """
 
 from __future__ import annotations
