@@ -178,7 +178,8 @@ def ensure_log_retention(database: Database, retention_days: int) -> None:
 
 
 def purge_expired(database: Database, now: datetime.datetime) -> dict[str, int]:
-    """Delete records past their expiry and grace period; return the count per collection."""
+    """Delete records past their expiry and grace period, and audit records past the log
+    retention; return the count per collection."""
     removed = {}
     for name, grace_seconds in EXPIRING.items():
         cutoff = now - datetime.timedelta(seconds=grace_seconds)

@@ -27,7 +27,7 @@ def app(new_app):
 
 @pytest.fixture
 def logged_app(app, database):
-    """An app whose log holds exactly 30 records, one an hour from START: actions a, b, c in turn,
+    """An app whose log contains exactly 30 records, one an hour from START: actions a, b, c in turn,
     every third one an error, the first 10 operator records and the rest user records."""
     database[db.APP_LOGS].delete_many({"appId": app["appId"]})
     database[db.APP_LOGS].insert_many([
