@@ -127,6 +127,7 @@ CHANGED_ELSEWHERE = {
     "TWILIOPhoneNumber": "updateAppSetting with setting twoFactorVerification",
     "emailExtensionAPIKey": "updateAppSetting with setting emailExtensionAPIKey",
     "locales": "addRemoveAppLocale",
+    "jwtAudience": "setJwtAudience",
 }
 
 
