@@ -28,13 +28,12 @@ def record(app_id: str, action: str, status: str, handle: str | None = None, log
 
     `details` are stored as given, so callers pass no password, code, token or key in them.
     """
-    value = {"handle": handle, **details} if log_type == USER_LOG or handle is not None else details
     document = {
         "appId": app_id,
         "action": action,
         "status": status,
         "logType": log_type,
-        "value": json.dumps(value, default=str, separators=(",", ":")),
+        "value": json.dumps({"handle": handle, **details}, default=str, separators=(",", ":")),
         "createdAt": utc_now(),
     }
     if handle is not None:
