@@ -16,8 +16,9 @@ from cosync.validation import require_text
 
 ACTION_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_ACTIONS = 50
-# The audit records of a successful login, as `services.login` writes them.
-LOGIN_ACTION = "login"
+# Audit actions that end in a session: `login` without a second factor, or `loginComplete`
+# after one. A `login` record whose value names a `secondFactor` only started a login.
+LOGIN_ACTIONS = ("login", "loginComplete")
 DEFAULT_LOGIN_DAYS = 30
 MAX_LOGIN_DAYS = 366
 # Never shown in a stat page: password hashes, codes, TOTP seeds and the revocation counter.
@@ -127,10 +128,12 @@ def logins_per_day(app_id: str, days: int, now: datetime.datetime) -> list[dict[
     # NOTE: this reads one small document per login in the period; an app with millions of
     # logins a month would want a per-day counter instead.
     records = db.collection(db.APP_LOGS).find(
-        {"appId": app_id, "action": LOGIN_ACTION, "status": "success", "createdAt": {"$gte": start}},
-        {"createdAt": 1, "_id": 0},
+        {"appId": app_id, "action": {"$in": list(LOGIN_ACTIONS)}, "status": "success", "createdAt": {"$gte": start}},
+        {"createdAt": 1, "action": 1, "value": 1, "_id": 0},
     )
     for record in records:
+        if record["action"] == "login" and '"secondFactor"' in str(record.get("value") or ""):
+            continue
         day = record["createdAt"].astimezone(datetime.timezone.utc).date()
         if day in counts:
             counts[day] += 1
