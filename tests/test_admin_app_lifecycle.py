@@ -114,7 +114,8 @@ def test_delete_app_removes_app_and_its_data(operator, api, database):
     assert response.status_code == 200
     assert response.content == b"true"
     assert database[db.APPS].find_one({"appId": app["appId"]}) is None
-    for name in (db.USERS, db.SIGNUPS, db.SIGNUP_CODES, db.INVITES, db.RESET_PASSWORDS, db.EMAIL_TEMPLATES):
+    for name in (db.USERS, db.SIGNUPS, db.SIGNUP_CODES, db.INVITES, db.RESET_PASSWORDS, db.SMS_CODES, db.USER_NAMES,
+                 db.EMAIL_TEMPLATES):
         assert database[name].count_documents({"appId": app["appId"]}) == 0, name
     assert database[db.USERS].count_documents({"appId": keeper["appId"]}) == 1
     assert database[db.EMAIL_TEMPLATES].count_documents({"appId": keeper["appId"]}) == len(DEFAULT_TEMPLATES)
@@ -141,7 +142,11 @@ def test_delete_unknown_app_fails(operator):
 
 def test_reset_leaves_working_app(operator, api, database):
     app = _create(operator, f"Reset {uuid.uuid4().hex[:6]}")
-    register_user(api, app, "before.reset@example.com")
+    operator.post("/updateAppSetting", {"appId": app["appId"], "setting": "userNamesEnabled", "userNamesEnabled": True})
+    session = register_user(api, app, "before.reset@example.com")
+    named = api.post("/api/appuser/setUserName", headers={"access-token": session["access-token"]}, json={"userName": "keeper"})
+    assert named.status_code == 200, named.text
+    assert database[db.USER_NAMES].count_documents({"appId": app["appId"]}) == 1
     sign_up(api, app, "pending.reset@example.com")
     assert operator.post("/addRemoveAppLocale", {"appId": app["appId"], "locales": ["EN", "FR"]}).status_code == 200
     template = database[db.EMAIL_TEMPLATES].find_one({"appId": app["appId"], "templateName": "signUp", "locale": "EN"})
@@ -151,7 +156,7 @@ def test_reset_leaves_working_app(operator, api, database):
 
     assert response.status_code == 200
     assert response.content == b"true"
-    for name in (db.USERS, db.SIGNUPS, db.SIGNUP_CODES, db.INVITES, db.RESET_PASSWORDS):
+    for name in (db.USERS, db.SIGNUPS, db.SIGNUP_CODES, db.INVITES, db.RESET_PASSWORDS, db.SMS_CODES, db.USER_NAMES):
         assert database[name].count_documents({"appId": app["appId"]}) == 0, name
     templates = list(database[db.EMAIL_TEMPLATES].find({"appId": app["appId"]}))
     assert sorted((item["locale"], item["templateName"]) for item in templates) == sorted(
@@ -171,6 +176,9 @@ def test_reset_leaves_working_app(operator, api, database):
                      json={"handle": "before.reset@example.com", "password": digest("new password")})
     assert login.status_code == 200
     assert "jwt" in login.json()
+    renamed = api.post("/api/appuser/setUserName", headers={"access-token": login.json()["access-token"]},
+                       json={"userName": "keeper"})
+    assert renamed.status_code == 200, renamed.text
 
 
 def test_reset_keeps_log_and_records_itself(operator, database):

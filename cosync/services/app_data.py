@@ -10,9 +10,9 @@ from cosync.locales import LOCALE_CODES
 from cosync.services.apps import load_app, setting
 from cosync.templates import DEFAULT_LOCALE, default_template_documents
 
-# The per-app records of end users: accounts, pending sign-ups and their codes, invites and
-# password resets.
-USER_DATA = (db.USERS, db.SIGNUPS, db.SIGNUP_CODES, db.INVITES, db.RESET_PASSWORDS)
+# The per-app records of end users: accounts, pending sign-ups and their codes, invites,
+# password resets, SMS codes and user-name claims.
+USER_DATA = (db.USERS, db.SIGNUPS, db.SIGNUP_CODES, db.INVITES, db.RESET_PASSWORDS, db.SMS_CODES, db.USER_NAMES)
 # Everything stored under an app id besides the app document.
 APP_DATA = USER_DATA + (db.EMAIL_TEMPLATES, db.APP_LOGS)
 
@@ -37,8 +37,9 @@ def delete_app(app_id: str) -> bool:
 
 
 def reset_app(app_id: str) -> bool:
-    """Delete the app's users, sign-ups, invites and password resets, and restore the default
-    e-mail templates of each enabled locale. The app keeps its settings, keys, tokens and logs.
+    """Delete the app's users, sign-ups, invites, password resets, SMS codes and user names, and
+    restore the default e-mail templates of each enabled locale. The app keeps its settings,
+    keys, tokens and logs.
     """
     app = load_app(app_id)
     removed = _delete_records(app_id, USER_DATA)
