@@ -164,6 +164,10 @@ def test_stat_counts_logins_per_day(operator, app, api, database):
          "value": '{"handle":"daily@example.com","secondFactor":"google"}', "createdAt": two_days_ago},
         {"appId": app["appId"], "action": "loginComplete", "status": "success", "logType": "user",
          "value": '{"handle":"daily@example.com","secondFactor":"google"}', "createdAt": two_days_ago},
+        {"appId": app["appId"], "action": "socialLogin", "status": "success", "logType": "user", "value": "",
+         "createdAt": two_days_ago},
+        {"appId": app["appId"], "action": "loginAnonymous", "status": "error", "logType": "user", "value": "",
+         "createdAt": two_days_ago},
         {"appId": app["appId"], "action": "login", "status": "success", "logType": "user", "value": "",
          "createdAt": utc_now() - datetime.timedelta(days=40)},
     ])
@@ -172,13 +176,13 @@ def test_stat_counts_logins_per_day(operator, app, api, database):
 
     today = utc_now().date()
     assert body == {"loginsPerDay": [
-        {"date": (today - datetime.timedelta(days=2)).isoformat(), "logins": 2},
+        {"date": (today - datetime.timedelta(days=2)).isoformat(), "logins": 3},
         {"date": (today - datetime.timedelta(days=1)).isoformat(), "logins": 0},
         {"date": today.isoformat(), "logins": 2},
     ]}
     default = operator.get("/stat", appId=app["appId"], target="logins").json()
     assert len(default["loginsPerDay"]) == 30
-    assert sum(day["logins"] for day in default["loginsPerDay"]) == 4
+    assert sum(day["logins"] for day in default["loginsPerDay"]) == 5
 
 
 def test_stat_pages_targets(operator, app, api):

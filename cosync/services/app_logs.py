@@ -16,9 +16,10 @@ from cosync.validation import require_text
 
 ACTION_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_ACTIONS = 50
-# Audit actions that end in a session: `login` without a second factor, or `loginComplete`
-# after one. A `login` record whose value names a `secondFactor` only started a login.
-LOGIN_ACTIONS = ("login", "loginComplete")
+# Audit actions that end in a session: `login` without a second factor, `loginComplete` after
+# one, `socialLogin` and `loginAnonymous`. A `login` record whose value names a `secondFactor`
+# only started a login.
+LOGIN_ACTIONS = ("login", "loginComplete", "socialLogin", "loginAnonymous")
 DEFAULT_LOGIN_DAYS = 30
 MAX_LOGIN_DAYS = 366
 # Never shown in a stat page: password hashes, codes, TOTP seeds and the revocation counter.
