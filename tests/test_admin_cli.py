@@ -68,7 +68,7 @@ def test_apps_update_and_settings(cli, database):
     setting = json.loads(_ok(cli("apps", "settings", app_id, "signupFlow", "signupFlow=link", "--json")))
     shown = json.loads(_ok(cli("apps", "settings", app_id, "--json")))
 
-    assert updated.split() == ["passwordMinLength", "9", "signupEnabled", "false"]
+    assert updated.split() == ["passwordMinLength", "9", "signupEnabled", "no"]
     assert setting["signupFlow"] == "link"
     assert shown["signupEnabled"] is False
     assert shown["passwordMinLength"] == 9
