@@ -9,7 +9,8 @@ from typing import Any
 from cosync import db, errors
 from cosync.dates import utc_now
 from cosync.errors import ApiError
-from cosync.queries import Page, document_view, parse_page, parse_time
+from cosync.queries import document_view, parse_time
+from cosync.search import PageRequest, find_page, parse_page
 from cosync.services.app_settings import whole_number
 from cosync.services.apps import load_app
 from cosync.validation import require_text
@@ -27,6 +28,7 @@ HIDDEN_USER_FIELDS = frozenset({"password", "googleSecretKey", "twoFactorCode", 
 HIDDEN_SIGNUP_FIELDS = frozenset({"password", "code"})
 HIDDEN_INVITE_FIELDS = frozenset({"code"})
 ANONYMOUS_HANDLE = {"$regex": "^ANON_"}
+NEWEST_FIRST = [("createdAt", -1), ("_id", -1)]
 
 
 def _choice_or_all(value: Any, name: str, allowed: tuple[str, ...]) -> str | None:
@@ -76,19 +78,18 @@ def log_query(app_id: str, params: dict[str, Any]) -> dict[str, Any]:
 def list_logs(params: dict[str, Any]) -> dict[str, Any]:
     """Return one page of the app's audit records, newest first, and how many match in all."""
     app = load_app(require_text(params, "appId"))
-    page = parse_page(params.get("offset"), params.get("limit"))
+    page = parse_page(params)
     query = log_query(app["appId"], params)
-    logs = db.collection(db.APP_LOGS)
-    found = logs.find(query).sort([("createdAt", -1), ("_id", -1)]).skip(page.skip).limit(page.size)
-    return {"totalLog": logs.count_documents(query), "logs": [document_view(record) for record in found]}
+    found = find_page(db.collection(db.APP_LOGS), query, NEWEST_FIRST, page)
+    return {"totalLog": found.total, "logs": [document_view(record) for record in found.items]}
 
 
-def _page_of(name: str, query: dict[str, Any], page: Page, hidden: frozenset[str]) -> list[dict[str, Any]]:
-    found = db.collection(name).find(query).sort([("createdAt", -1), ("_id", -1)]).skip(page.skip).limit(page.size)
+def _page_of(name: str, query: dict[str, Any], page: PageRequest, hidden: frozenset[str]) -> list[dict[str, Any]]:
+    found = db.collection(name).find(query).sort(NEWEST_FIRST).skip(page.number * page.size).limit(page.size)
     return [document_view(document, hidden) for document in found]
 
 
-def _user_figures(app_id: str, page: Page, hide_anonymous: bool) -> dict[str, Any]:
+def _user_figures(app_id: str, page: PageRequest, hide_anonymous: bool) -> dict[str, Any]:
     query: dict[str, Any] = {"appId": app_id}
     if hide_anonymous:
         query["handle"] = {"$not": ANONYMOUS_HANDLE}
@@ -100,7 +101,7 @@ def _user_figures(app_id: str, page: Page, hide_anonymous: bool) -> dict[str, An
     }
 
 
-def _invite_figures(app_id: str, page: Page) -> dict[str, Any]:
+def _invite_figures(app_id: str, page: PageRequest) -> dict[str, Any]:
     invites = db.collection(db.INVITES)
     return {
         "invites": _page_of(db.INVITES, {"appId": app_id}, page, HIDDEN_INVITE_FIELDS),
@@ -109,7 +110,7 @@ def _invite_figures(app_id: str, page: Page) -> dict[str, Any]:
     }
 
 
-def _signup_figures(app_id: str, page: Page, now: datetime.datetime) -> dict[str, Any]:
+def _signup_figures(app_id: str, page: PageRequest, now: datetime.datetime) -> dict[str, Any]:
     signups = db.collection(db.SIGNUPS)
     # Sign-ups written by CosyncJWT carry no expiry.
     live = {"appId": app_id, "status": "pending", "$or": [{"expiresAt": {"$gt": now}}, {"expiresAt": None}]}
@@ -149,7 +150,7 @@ def app_stats(params: dict[str, Any]) -> dict[str, Any]:
     and its logins per day; `target` limits the result to one of them."""
     app = load_app(require_text(params, "appId"))
     app_id = app["appId"]
-    page = parse_page(params.get("offset"), params.get("limit"))
+    page = parse_page(params)
     target = _choice_or_all(params.get("target"), "target", TARGETS)
     days = DEFAULT_LOGIN_DAYS
     if params.get("days") not in (None, ""):

@@ -11,7 +11,7 @@ from cosync import audit, db, errors
 from cosync.dates import iso, utc_now
 from cosync.errors import ApiError
 from cosync.keys import generate_app_key_pair, seal_app_key, unseal_app_key
-from cosync.queries import literal_pattern, parse_page, search_text
+from cosync.search import find_page, literal_pattern, parse_page, parse_search_text
 from cosync.secrets import get_secrets
 from cosync.templates import DEFAULT_LOCALE, default_template_documents
 from cosync.tokens import UserJwtKey, issue_app_secret, issue_app_token
@@ -207,13 +207,13 @@ def search_apps(name: Any = None, exact: Any = None, offset: Any = None, limit: 
     The match ignores case unless `exact` is "true" (or True), which asks for the whole name,
     case-sensitively. `name` is matched literally: its regular-expression characters are escaped.
     """
-    page = parse_page(offset, limit)
+    page = parse_page({"offset": offset, "limit": limit})
     query: dict[str, Any] = {}
-    if name not in (None, ""):
-        name = search_text(name, "name")
+    name = parse_search_text(name)
+    if name is not None:
         if exact in (True, "true"):
             query["name"] = name
         else:
             query["name"] = {"$regex": literal_pattern(name), "$options": "i"}
-    found = db.collection(db.APPS).find(query).sort([("createdAt", -1), ("_id", -1)]).skip(page.skip).limit(page.size)
-    return [admin_view(app) for app in found]
+    found = find_page(db.collection(db.APPS), query, [("createdAt", -1), ("_id", -1)], page)
+    return [admin_view(app) for app in found.items]
