@@ -131,6 +131,17 @@ def test_sms_per_user_limit(api, phone_app, phone_user):
     assert len(sms_texts(PHONE)) == sent_before + ratelimit.SMS_PER_USER.events - 1
 
 
+def test_login_sms_per_address_limit(api, phone_app, phone_user, monkeypatch):
+    """W8: login SMS count against the client address's SMS budget too."""
+    monkeypatch.setattr(ratelimit, "SMS_PER_ADDRESS", Limit("sms-address-login-test", 1, ratelimit.HOUR))
+    sent_before = len(sms_texts(PHONE))
+    sms_login(api, phone_app)
+    response = login(api, phone_app, HANDLE)
+    assert response.status_code == 429
+    assert response.json() == error(500, "internal server error")
+    assert len(sms_texts(PHONE)) == sent_before + 1
+
+
 def test_code_checks_per_address_limit(api, phone_app, phone_user, monkeypatch):
     monkeypatch.setattr(ratelimit, "CODE_CHECKS_PER_ADDRESS", Limit("code-address-test", 2, ratelimit.HOUR))
     token = sms_login(api, phone_app)

@@ -50,7 +50,7 @@ def login(app_id: str, body: dict[str, Any], address: str) -> dict[str, str]:
     if status != "active":
         audit.record(app_id, "login", "error", user["handle"], code=errors.USER_IS_SUSPENDED.code)
         raise ApiError(errors.USER_IS_SUSPENDED, f"account status is {status!r}")
-    challenge = two_factor.start_login(app, user)
+    challenge = two_factor.start_login(app, user, address)
     if challenge is not None:
         return challenge
 
