@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from cosync.cli import CommandError
+from cosync.cli.output import print_json, print_table, run_service
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,33 +36,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     remove.set_defaults(handler=run_remove)
 
 
-def _call(function: Any, *arguments: Any) -> Any:
-    from cosync.errors import ApiError
-
-    try:
-        return function(*arguments)
-    except ApiError as error:
-        raise CommandError(error.detail or error.error.message) from None
-
-
-def _print_table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-
-
 def run_create(args: argparse.Namespace) -> int:
     from cosync.services.invites import create_app_invites
 
-    result = _call(create_app_invites, args.app_id, args.emails, args.locale)
+    result = run_service(lambda: create_app_invites(args.app_id, args.emails, args.locale))
     if args.json:
-        print(json.dumps(result, indent=2))
+        print_json(result)
     else:
-        rows = [("EMAIL", "RESULT", "EXPIRES")]
-        rows += [(item["handle"], "invited", item["expiresAt"]) for item in result["invites"]]
-        rows += [(address, "skipped: has an account or a live invitation", "") for address in result["exists"]]
-        rows += [(address, "failed: mail not sent", "") for address in result["failed"]]
-        _print_table(rows)
+        rows = [{"EMAIL": item["handle"], "RESULT": "invited", "EXPIRES": item["expiresAt"]} for item in result["invites"]]
+        rows += [{"EMAIL": address, "RESULT": "skipped: has an account or a live invitation"} for address in result["exists"]]
+        rows += [{"EMAIL": address, "RESULT": "failed: mail not sent"} for address in result["failed"]]
+        print_table(rows, ["EMAIL", "RESULT", "EXPIRES"])
     if result["failed"]:
         raise CommandError(f"invitation mail not sent to {', '.join(result['failed'])}")
     return 0
@@ -71,7 +55,7 @@ def run_create(args: argparse.Namespace) -> int:
 def run_resend(args: argparse.Namespace) -> int:
     from cosync.services.invites import resend_app_invite
 
-    _call(resend_app_invite, args.app_id, args.email)
+    run_service(lambda: resend_app_invite(args.app_id, args.email))
     print(json.dumps({"resent": args.email.strip().lower()}) if args.json else f"sent a new code to {args.email.strip().lower()}")
     return 0
 
@@ -79,13 +63,11 @@ def run_resend(args: argparse.Namespace) -> int:
 def run_remove(args: argparse.Namespace) -> int:
     from cosync.services.invites import remove_app_invite
 
-    removed = _call(remove_app_invite, args.app_id, args.email)
+    removed = run_service(lambda: remove_app_invite(args.app_id, args.email))
     if args.json:
-        print(json.dumps(removed, indent=2))
+        print_json(removed)
     else:
-        _print_table([
-            ("EMAIL", "STATUS", "SENT BY", "UPDATED"),
-            (removed["handle"], str(removed.get("status", "")), str(removed.get("senderHandle", "")),
-             str(removed.get("updatedAt", ""))),
-        ])
+        row = {"EMAIL": removed["handle"], "STATUS": removed.get("status"), "SENT BY": removed.get("senderHandle"),
+               "UPDATED": removed.get("updatedAt")}
+        print_table([row], list(row))
     return 0
