@@ -62,7 +62,7 @@ class Call:
         forwarded = self.request.headers.get("x-forwarded-for") or ""
         return client_address_of(forwarded.split(",")[-1].strip()) or "unknown"
 
-    def require_server(self, status: int = 401) -> None:
+    def require_server(self, status: int = 403) -> None:
         """Raise INVALID_ADMIN_TOKEN with HTTP `status` unless the caller presents the server secret."""
         if self.caller.scope != SCOPE_SERVER:
             raise ApiError(errors.INVALID_ADMIN_TOKEN, "route needs the server secret", status=status)

@@ -413,7 +413,7 @@ def test_operator_reset_errors(api, new_app, database, server_secret):
     before = _user(database, app, "err@example.com")
 
     no_secret = api.post("/api/app/resetUserPassword", json={"appId": app["appId"], "handle": "err@example.com"})
-    assert no_secret.status_code == 401
+    assert no_secret.status_code == 403
     assert no_secret.json() == error(400, "invalid admin token")
     app_token = api.post(
         "/api/app/resetUserPassword", headers={"server-secret": app["appToken"]}, json={"appId": app["appId"]}

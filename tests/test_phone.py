@@ -250,10 +250,10 @@ def test_app_twilio_outbox_without_account(api, phone_app, server_secret):
 
 def test_app_twilio_errors(api, phone_app, server_secret, access_token):
     no_secret = api.post("/api/app/testAppTwilio", json={"appId": phone_app["appId"], "phone": PHONE})
-    assert no_secret.status_code == 401
+    assert no_secret.status_code == 403
     assert no_secret.json() == error(400, "invalid admin token")
     as_user = api.post("/api/app/testAppTwilio", headers={"access-token": access_token}, json={"appId": phone_app["appId"], "phone": PHONE})
-    assert as_user.status_code == 401
+    assert as_user.status_code == 403
     headers = {"server-secret": server_secret}
     unknown = api.post("/api/app/testAppTwilio", headers=headers, json={"appId": "0" * 32, "phone": PHONE})
     assert unknown.json() == error(401, "app no longer exist")
