@@ -55,7 +55,7 @@ def test_forgot_password_emails_code_and_stores_hash(api, new_app, database):
 
 
 def test_forgot_password_unknown_handle_answers_true(api, new_app, database):
-    """W12: an unknown handle gets the same answer as a known one, and no mail goes out."""
+    """W12: an unknown handle gets the same response as a known one, and no mail goes out."""
     app = new_app()
     mailed = len(read_outbox())
 
@@ -68,7 +68,7 @@ def test_forgot_password_unknown_handle_answers_true(api, new_app, database):
 
 
 def test_forgot_password_waits_minimum_time(api, new_app, monkeypatch):
-    """W12: the answer comes after the configured minimum time whether or not the account exists."""
+    """W12: the response comes after the configured minimum time whether or not the account exists."""
     from cosync.settings import get_settings
 
     monkeypatch.setenv("FORGOT_PASSWORD_RESPONSE_MS", "300")

@@ -51,8 +51,13 @@ def _audiences(app: dict[str, Any], provider: str) -> list[str]:
     """Return the app's client ids for `provider`; raise 415 or 416 when sign-in is off."""
     enabled_field, ids_field, disabled = PROVIDER_SETTINGS[provider]
     ids = setting(app, ids_field)
-    # CosyncJWT stores a comma-separated string; a list of strings is accepted as well.
-    parts = ids.split(",") if isinstance(ids, str) else ids if isinstance(ids, list) else []
+    # CosyncJWT stores a comma-separated string, and a list of strings is accepted as well.
+    if isinstance(ids, str):
+        parts = ids.split(",")
+    elif isinstance(ids, list):
+        parts = ids
+    else:
+        parts = []
     audiences = [part.strip() for part in parts if isinstance(part, str) and part.strip()]
     if setting(app, enabled_field) is not True or not audiences:
         raise ApiError(disabled, f"{provider} sign-in is off or has no client ids for app {app['appId']}")
