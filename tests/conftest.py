@@ -55,24 +55,53 @@ def server_environment(mongodb_uri: str, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="session", autouse=True)
 def drop_test_database(server_environment: dict[str, str]) -> Iterator[None]:
     yield
+    _drop_database(server_environment["MONGODB_URI"], server_environment["MONGODB_DATABASE"])
+
+
+def _drop_database(uri: str, name: str) -> None:
     import pymongo
 
-    client = pymongo.MongoClient(server_environment["MONGODB_URI"], serverSelectionTimeoutMS=2000)
+    client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=2000)
     try:
-        client.drop_database(server_environment["MONGODB_DATABASE"])
+        client.drop_database(name)
     finally:
         client.close()
 
 
+@pytest.fixture(scope="module")
+def module_database(server_environment: dict[str, str]) -> Iterator[str]:
+    """A database of its own for each test module, dropped when the module ends.
+
+    FerretDB scans a collection for many queries, so one database shared by the whole session
+    makes every test slower than the one before it.
+    """
+    name = f"{server_environment['MONGODB_DATABASE']}_{uuid.uuid4().hex[:6]}"
+    yield name
+    _drop_database(server_environment["MONGODB_URI"], name)
+
+
 @pytest.fixture(autouse=True)
-def environment(server_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Apply the test server's settings and drop every cache of settings or secrets."""
+def environment(
+    server_environment: dict[str, str],
+    module_database: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, str]:
+    """Apply the test server's settings and drop every cache of settings or secrets.
+
+    Each test gets its own outbox folder, so reading the outbox costs the same in every test.
+    """
     for name in ("KEY_VAULT_URL", "SENDGRID_API_HOST", "SECRETS_CACHE_SECONDS", "MAX_BODY_BYTES"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in server_environment.items():
+    applied = {
+        **server_environment,
+        "MONGODB_DATABASE": module_database,
+        "OUTBOX_DIR": str(tmp_path_factory.mktemp("outbox")),
+    }
+    for name, value in applied.items():
         monkeypatch.setenv(name, value)
     reset_caches()
-    yield server_environment
+    yield applied
     reset_caches()
 
 

@@ -43,13 +43,13 @@ ROUTE_IDS = [f"{method} {path}" for method, path, _ in OPERATOR_ROUTES]
 
 
 @pytest.fixture(scope="module")
-def target(api_server, server_environment):
+def target(api_server, server_environment, module_database):
     """An app with one user, and the tokens a non-operator caller could hold."""
     from conftest import Api, reset_caches
     from cosync.tokens import issue_server_secret
 
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in server_environment.items():
+        for name, value in {**server_environment, "MONGODB_DATABASE": module_database}.items():
             patch.setenv(name, value)
         reset_caches()
         api = Api(api_server)
