@@ -6,6 +6,7 @@ With it, the tests run against that server in a database of their own, dropped a
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import threading
@@ -103,6 +104,44 @@ def environment(
     reset_caches()
     yield applied
     reset_caches()
+
+
+KEY_POOL_SIZE = 16
+
+
+@pytest.fixture(scope="session")
+def app_key_pool() -> Iterator[tuple[str, str]]:
+    """App key pairs made once per session by the server's own `generate_app_key_pair`.
+
+    The pairs come out in turn across the whole session, so any 16 keys handed out one after
+    the other are all different.
+    """
+    import function_app  # noqa: F401  (loads every module that creates keys)
+    from cosync.keys import generate_app_key_pair
+
+    return itertools.cycle([generate_app_key_pair() for _ in range(KEY_POOL_SIZE)])
+
+
+@pytest.fixture(autouse=True)
+def reuse_app_keys(app_key_pool: Iterator[tuple[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hand out pooled key pairs wherever the server creates an app key.
+
+    RSA key generation takes a few hundred milliseconds and most tests create an app, so
+    generating a key each time made it the largest single cost of the suite. Tests of key
+    generation import the function itself and get fresh keys.
+    """
+    import sys
+
+    from cosync import keys
+
+    original = keys.generate_app_key_pair
+
+    def pooled_key_pair() -> tuple[str, str]:
+        return next(app_key_pool)
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("cosync") and getattr(module, "generate_app_key_pair", None) is original:
+            monkeypatch.setattr(module, "generate_app_key_pair", pooled_key_pair)
 
 
 def reset_caches() -> None:
