@@ -388,6 +388,22 @@ def test_key_set_is_fetched_once_and_cached(api, social_app, idp):
     assert idp.requested_paths.count("/google/keys") - before <= 1
 
 
+def test_unknown_kids_do_not_refetch_the_key_set_each_time(api, social_app, monkeypatch):
+    """Tokens naming keys the provider never had make the server refetch the key set at most once
+    in 30 seconds, so a flood of them cannot turn the server against the provider."""
+    with running_fake_idp() as fresh:
+        monkeypatch.setenv("APPLE_KEYS_URL", fresh.keys_url("apple"))
+        get_settings.cache_clear()
+        app = social_app()
+        for number in range(5):
+            token = fresh.id_token("apple", "flood@example.com", kid=f"made-up-{number}")
+            assert _login(api, app, token, "apple").json() == TOKEN_IS_INVALID
+        assert fresh.requested_paths.count("/apple/keys") == 1
+
+        assert _signup(api, app, fresh.id_token("apple", "flood@example.com"), "apple", "flood@example.com").status_code == 200
+        assert fresh.requested_paths.count("/apple/keys") == 1
+
+
 def test_unreachable_key_set_is_internal_error(api, social_app, idp, monkeypatch):
     import socket
 
