@@ -57,10 +57,12 @@ def _caller_from_token(token: str, failure: errors.ErrorCode, status: int, serve
         raise ApiError(failure, f"token rejected: {error}", status=status) from None
     scope = claims.get("scope")
     app_id = claims.get("appId")
-    if scope == SCOPE_SERVER and server_allowed:
+    if scope == SCOPE_SERVER and server_allowed and "handle" not in claims:
         return Caller(scope=SCOPE_SERVER)
     if server_allowed:
-        # No SDK sends `server-secret`, so another token there is a wrong server secret.
+        # No SDK sends `server-secret`, so another token there is a wrong server secret. That
+        # includes a "server" scope with a `handle`: an access token that CosyncJWT minted with
+        # the scope taken from the request's `owner` field, never a real server secret.
         raise ApiError(failure, f"token scope {scope!r} in the server-secret header", status=status)
     if scope == SCOPE_APP and isinstance(app_id, str) and app_id:
         return Caller(scope=SCOPE_APP, app_id=app_id)

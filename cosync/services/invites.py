@@ -33,6 +33,7 @@ from cosync.services.apps import check_app_active, load_active_app, load_app, se
 from cosync.services.sessions import legacy_user_token
 from cosync.services.signup import new_code
 from cosync.services.users import load_user
+from cosync.stored_formats import numeric_code
 from cosync.validation import (
     EMAIL_PATTERN,
     normalise_handle,
@@ -206,13 +207,8 @@ def _code_matches(invite: dict[str, Any], expected_hash: str, code: str) -> bool
     stored = invite.get("codeHash")
     if isinstance(stored, str):
         return codes_equal(stored, expected_hash)
-    legacy = invite.get("code")
-    if isinstance(legacy, bool) or not isinstance(legacy, (int, float, str)):
-        return False
-    try:
-        return codes_equal(str(int(legacy)), code)
-    except ValueError:
-        return False
+    legacy = numeric_code(invite.get("code"))
+    return legacy is not None and codes_equal(legacy, code)
 
 
 def _merge(target: dict[str, Any], source: Any, prefix: str = "") -> None:

@@ -50,15 +50,16 @@ def login(app_id: str, body: dict[str, Any], address: str) -> dict[str, str]:
     if status != "active":
         audit.record(app_id, "login", "error", user["handle"], code=errors.USER_IS_SUSPENDED.code)
         raise ApiError(errors.USER_IS_SUSPENDED, f"account status is {status!r}")
+    if needs_upgrade:
+        # The password is proven here, also when a second factor follows, so a CosyncJWT bcrypt
+        # hash becomes Argon2id on the first login of any kind.
+        db.collection(db.USERS).update_one({"_id": user["_id"]}, {"$set": {"password": hash_password(password)}})
     challenge = two_factor.start_login(app, user, address)
     if challenge is not None:
         return challenge
 
     session = issue_session(user, app, signing_key(app))
-    changes: dict[str, Any] = {"lastLogin": utc_now()}
-    if needs_upgrade:
-        changes["password"] = hash_password(password)
-    db.collection(db.USERS).update_one({"_id": user["_id"]}, {"$set": changes})
+    db.collection(db.USERS).update_one({"_id": user["_id"]}, {"$set": {"lastLogin": utc_now()}})
     audit.record(app_id, "login", "success", user["handle"])
     return session
 

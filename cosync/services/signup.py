@@ -11,6 +11,10 @@ an earlier code unlocks. The newest `MAX_PENDING_CODES` entries count, each code
 `ratelimit.SIGNUP_MAILS_PER_HANDLE` codes a day. Codes and attempts are stored one document
 each, so none is lost when requests for one handle run in parallel, also on FerretDB.
 
+A pending sign-up written by CosyncJWT keeps its numeric `code` and bcrypt `password` on the
+`signups` document and has no entries; it counts as one more entry (see `legacy_entry`), which
+expires 48 hours after the document's `updatedAt`.
+
 Anyone with a victim's address can sign up with it too, and the victim cannot tell the
 two code mails apart. When live entries carry different passwords (the sign-up is contested),
 completing it creates the account without a password: the code proves the mailbox, not the
@@ -25,6 +29,7 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from cosync import audit, counters, db, errors, ratelimit, templates
@@ -38,6 +43,7 @@ from cosync.dates import utc_now
 from cosync.services.accounts import insert_user, new_user, welcome
 from cosync.services.apps import load_active_app, setting, signing_key
 from cosync.services.sessions import legacy_user_token
+from cosync.stored_formats import numeric_code
 from cosync.validation import parse_locale, parse_metadata, require_code, require_email_handle, require_password
 
 SIGNUP_CODE_LIFETIME = datetime.timedelta(hours=48)
@@ -124,13 +130,17 @@ def _add_pending_code(
     signups = db.collection(db.SIGNUPS)
     fields = {"status": PENDING, "locale": locale, "metaData": metadata, "updatedAt": now, "expiresAt": expires_at}
     query = {"appId": app_id, "handle": handle}
+    update = {"$set": fields, "$setOnInsert": {"createdAt": now}}
     try:
-        signups.update_one(query, {"$set": fields, "$setOnInsert": {"createdAt": now}}, upsert=True)
+        before = signups.find_one_and_update(
+            query, update, projection=LEGACY_FIELDS, upsert=True, return_document=ReturnDocument.BEFORE
+        )
     except DuplicateKeyError:
         # A parallel request inserted the document first; update the one it created.
-        signups.update_one(query, {"$set": fields})
+        before = signups.find_one_and_update(query, {"$set": fields}, projection=LEGACY_FIELDS)
 
-    live = [entry for entry in pending_entries(app_id, handle) if entry["expiresAt"] > now]
+    entries = with_legacy_entry(pending_entries(app_id, handle), before)
+    live = [entry for entry in entries if entry["expiresAt"] > now]
     contested = bool(live) and not verify_password(password, live[0].get("password"))[0]
     db.collection(db.SIGNUP_CODES).insert_one({
         "appId": app_id,
@@ -192,7 +202,7 @@ def complete_signup(app_id: str, body: dict[str, Any], address: str) -> dict[str
     db.collection(db.SIGNUPS).update_one(
         query,
         {"$set": {"status": VERIFIED, "locale": locale, "metaData": user["metaData"], "updatedAt": user["createdAt"]},
-         "$unset": {"expiresAt": ""}},
+         "$unset": {"expiresAt": "", "code": "", "password": ""}},
     )
     db.collection(db.SIGNUP_CODES).delete_many(query)
     session = welcome(app, user)
@@ -207,14 +217,14 @@ def _entries_for_attempt(app_id: str, handle: str) -> tuple[list[dict[str, Any]]
     Every entry the guess is compared with gives up one of its attempts first, so parallel
     guesses cannot exceed the limit: each must win a counter slot.
     """
-    record = db.collection(db.SIGNUPS).find_one({"appId": app_id, "handle": handle}, {"status": 1})
+    record = db.collection(db.SIGNUPS).find_one({"appId": app_id, "handle": handle}, LEGACY_FIELDS)
     if record is None:
         raise ApiError(errors.INVALID_DATA, "no pending sign-up for this handle")
     if record.get("status") == VERIFIED:
         raise ApiError(errors.HANDLE_ALREADY_REGISTERED, "sign-up already completed")
     if record.get("status") != PENDING:
         raise ApiError(errors.INVALID_DATA, f"sign-up status is {record.get('status')!r}")
-    entries = pending_entries(app_id, handle)
+    entries = with_legacy_entry(pending_entries(app_id, handle), record)
     alive = [
         entry for entry in entries
         if counters.claim(f"{CODE_PURPOSE}-code:{entry['_id']}", MAX_FAILED_ATTEMPTS, entry["expiresAt"])
@@ -228,6 +238,43 @@ def pending_entries(app_id: str, handle: str, projection: dict[str, int] | None 
     """Return the code entries that still count for a pending sign-up, newest first."""
     cursor = db.collection(db.SIGNUP_CODES).find({"appId": app_id, "handle": handle}, projection)
     return list(cursor.sort([("createdAt", -1), ("_id", -1)]).limit(MAX_PENDING_CODES))
+
+
+# The `signups` fields that make up a pending sign-up of CosyncJWT.
+LEGACY_FIELDS = {"appId": 1, "handle": 1, "status": 1, "code": 1, "password": 1, "locale": 1, "metaData": 1, "createdAt": 1, "updatedAt": 1}
+
+
+def legacy_entry(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Return the code entry of a pending sign-up that CosyncJWT wrote, or None.
+
+    CosyncJWT keeps one numeric code per pending sign-up on the `signups` document and lets it
+    live 48 hours from `updatedAt`. The entry's `_id` keys its attempt counter.
+    """
+    if record is None or record.get("status") != PENDING:
+        return None
+    code = numeric_code(record.get("code"))
+    started = record.get("updatedAt") or record.get("createdAt")
+    if code is None or not isinstance(started, datetime.datetime):
+        return None
+    app_id, handle = record["appId"], record["handle"]
+    return {
+        "_id": f"legacy-{record['_id']}",
+        "codeHash": hash_code(get_secrets().encryption_key, CODE_PURPOSE, app_id, handle, code),
+        "password": record.get("password") or "",
+        "contested": False,
+        "locale": record.get("locale"),
+        "metaData": record.get("metaData") if isinstance(record.get("metaData"), dict) else {},
+        "createdAt": started,
+        "expiresAt": started + SIGNUP_CODE_LIFETIME,
+    }
+
+
+def with_legacy_entry(entries: list[dict[str, Any]], record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Add the CosyncJWT code entry of `record`, if it has one, to `entries` (newest first)."""
+    entry = legacy_entry(record)
+    if entry is None:
+        return entries
+    return sorted([*entries, entry], key=lambda item: item["createdAt"], reverse=True)
 
 
 def _matching_entry(entries: list[dict[str, Any]], app_id: str, handle: str, code: str) -> dict[str, Any] | None:
