@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "cosync.cli.invites",
     "cosync.cli.users",
     "cosync.cli.transfer",
+    "cosync.cli.db",
 )
 
 

@@ -1,0 +1,110 @@
+"""`db check` and `db migrate`: take over a database written by the reference CosyncJWT server.
+
+Exit status: 0 when the database is ready (check) or every index exists (migrate), 2 when
+something is listed that `migrate` cannot resolve, 1 when the command itself failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cosync.cli.output import print_json, run_service
+
+EXIT_BLOCKERS = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    database = subparsers.add_parser("db", help="check or migrate a database written by CosyncJWT")
+    commands = database.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check", help="report apps, users, duplicates and legacy formats without writing anything;"
+        " exit status 2 when migrate would leave an index uncreated or a key does not fit"
+    )
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(handler=run_check)
+
+    migrate = commands.add_parser(
+        "migrate", help="resolve the duplicates that can be resolved without deleting a user, then"
+        " create every index; exit status 2 when an index could not be created"
+    )
+    migrate.add_argument("--dry-run", action="store_true", help="write nothing; print what a run would change")
+    migrate.add_argument("--json", action="store_true", help="print the result as JSON")
+    migrate.set_defaults(handler=run_migrate)
+
+
+def _database() -> Any:
+    # Not db.get_database(): that creates the indexes, and `check` must not write.
+    from cosync import db
+    from cosync.settings import get_settings
+
+    return db.get_client()[get_settings().mongodb_database]
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from cosync.services.migration import check
+
+    report = run_service(lambda: check(_database()))
+    if args.json:
+        print_json(report)
+    else:
+        _print_report(report)
+    return EXIT_BLOCKERS if report["blockers"] else 0
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from cosync.services.migration import migrate
+
+    result = run_service(lambda: migrate(_database(), dry_run=args.dry_run))
+    if args.json:
+        print_json(result)
+    else:
+        _print_migration(result)
+    not_created = result["indexes"]["blocked"] if args.dry_run else result["indexes"]["notCreated"]
+    return EXIT_BLOCKERS if not_created else 0
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    apps, users, pending = report["apps"], report["users"], report["pending"]
+    statuses = ", ".join(f"{status} {count}" for status, count in apps["byStatus"].items())
+    print(f"apps: {apps['total']} ({statuses or 'none'})")
+    print(f"users: {users['total']}")
+    for app in users["perApp"]:
+        print(f"  {app['appId']}  {app['users']:>8}  {app['name']}")
+    print(f"pending: {pending['signups']} sign-ups, {pending['invites']} invites, {pending['resetPasswords']} reset codes")
+    formats = report["legacyFormats"]
+    print(f"bcrypt passwords: {formats['bcryptPasswords']['users']} users, {formats['bcryptPasswords']['signups']} sign-ups"
+          " (become Argon2id at the next login)")
+    print("AES-256-CTR fields: " + ", ".join(f"{name} {count}" for name, count in formats["ctrFields"].items()))
+    print(f"TOTP secrets in clear: {formats['clearTotpSecrets']}")
+    print("codes in clear: " + ", ".join(f"{name} {count}" for name, count in formats["clearCodes"].items()))
+    print(f"app tokens without kid: {report['keys']['appTokensWithoutKid']}"
+          " (access tokens and server secrets are not stored, so they cannot be counted)")
+    handles = report["handles"]
+    print(f"handles to normalise: {len(handles['renames'])}; kept (Apple, Google): {len(handles['keptSocial'])};"
+          f" case-only duplicates: {len(handles['caseDuplicates'])}")
+    for item in handles["caseDuplicates"]:
+        print(f"  app {item['appId']}: {', '.join(item['handles'])}")
+    _print_indexes(report["indexes"])
+    for line in report["blockers"]:
+        print(f"blocker: {line}")
+
+
+def _print_indexes(indexes: dict[str, list[str]]) -> None:
+    for state, labels in indexes.items():
+        if labels:
+            print(f"indexes {state}: {', '.join(labels)}")
+
+
+def _print_migration(result: dict[str, Any]) -> None:
+    verb = "would" if result["dryRun"] else "did"
+    print(f"{verb} normalise {len(result['renamedHandles'])} handles")
+    for item in result["renamedHandles"]:
+        print(f"  app {item['appId']}: {item['handle']} -> {item['normalised']}")
+    print(f"{verb} archive {len(result['archivedSignups'])} duplicate sign-ups to migrationarchive")
+    _print_indexes(result["indexes"])
+    for item in result["unresolved"]["duplicates"]:
+        print(f"unresolved: {item['collection']} documents {', '.join(item['ids'])} share {item['key']}")
+    for item in result["unresolved"]["caseDuplicates"]:
+        print(f"unresolved: app {item['appId']} has handles differing only in case: {', '.join(item['handles'])}")
