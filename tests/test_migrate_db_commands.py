@@ -14,7 +14,18 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from legacy_helpers import ctr_encrypt, insert_app, legacy_app, legacy_signup, legacy_user, whole_seconds
+from conftest import reset_caches
+
+from flows import digest
+from legacy_helpers import (
+    ctr_encrypt,
+    insert_app,
+    legacy_access_token,
+    legacy_app,
+    legacy_signup,
+    legacy_user,
+    whole_seconds,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXIT_BLOCKERS = 2
@@ -36,7 +47,8 @@ def cli(environment, legacy_database):
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "cosync", "db", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+            [sys.executable, "-m", "cosync", "db", *args], cwd=ROOT, env={**env, "LOCAL_SECRETS_DIR": os.environ["LOCAL_SECRETS_DIR"]},
+            capture_output=True, text=True, timeout=300,
         )
 
     return run
@@ -218,3 +230,57 @@ def test_check_rejects_wrong_keys(cli, legacy_database):
                                                {"appId": app["appId"], "field": "TWILIOToken"}]
     assert report["keys"]["appTokensNotVerified"] == [app["appId"]]
     assert len(report["blockers"]) == 3
+
+
+@pytest.mark.parametrize("pem_format", [["-traditional"], []], ids=["openssl-1-format", "pkcs8"])
+def test_check_accepts_reference_secrets(cli, legacy_database, tmp_path, monkeypatch, pem_format):
+    # The reference server's key as its README makes it, and an encryptKey of its own choosing.
+    passphrase = "reference pass key"
+    subprocess.run(["openssl", "genrsa", *pem_format, "-aes128", "-passout", f"pass:{passphrase}",
+                    "-out", str(tmp_path / "server-private-key"), "3072"], check=True, capture_output=True)
+    (tmp_path / "server-key-passphrase").write_text(passphrase)
+    (tmp_path / "encryption-key").write_text("reference encrypt key")
+    monkeypatch.setenv("LOCAL_SECRETS_DIR", str(tmp_path))
+    reset_caches()
+    app = insert_app(legacy_database, legacy_app())
+
+    report = _json(cli("check", "--json"))
+
+    assert report["keys"] == {"undecryptable": [], "appTokensNotVerified": [], "appTokensWithoutKid": 1}
+    assert report["users"]["perApp"] == [{"appId": app["appId"], "name": app["name"], "users": 0}]
+
+
+def test_revoke_ends_old_access_tokens(api, database, environment):
+    # The server under test reads the shared test database, so these apps live there.
+    app = insert_app(database, legacy_app())
+    other = insert_app(database, legacy_app())
+    database["users"].insert_many([legacy_user(app, "kept@example.com"), legacy_user(other, "other@example.com")])
+    token = legacy_access_token(app, "kept@example.com")
+    other_token = legacy_access_token(other, "other@example.com")
+    env = {**os.environ, **environment}
+
+    before = api.get("/api/appuser/getUser", headers={"access-token": token})
+    result = subprocess.run([sys.executable, "-m", "cosync", "db", "revoke-access-tokens", "--app", app["appId"], "--json"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    after = api.get("/api/appuser/getUser", headers={"access-token": token})
+    untouched = api.get("/api/appuser/getUser", headers={"access-token": other_token})
+    login = api.post("/api/appuser/login", headers={"app-token": app["appToken"]},
+                     json={"handle": "kept@example.com", "password": digest("legacy password")})
+
+    assert before.status_code == 200, before.text
+    assert _json(result) == {app["appId"]: 1}
+    assert after.status_code == 400
+    assert after.json() == {"code": 405, "message": "invalid access token"}
+    assert untouched.status_code == 200, untouched.text
+    assert login.status_code == 200, login.text
+    fresh = api.get("/api/appuser/getUser", headers={"access-token": login.json()["access-token"]})
+    assert fresh.status_code == 200, fresh.text
+
+
+def test_revoke_unknown_app(cli):
+    result = cli("revoke-access-tokens", "--app", "0" * 32)
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: no app {'0' * 32}; list the apps with `python -m cosync apps list`"
+    )

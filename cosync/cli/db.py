@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cosync.cli import CommandError
 from cosync.cli.output import print_json, run_service
 
 EXIT_BLOCKERS = 2
@@ -32,6 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     migrate.add_argument("--dry-run", action="store_true", help="write nothing; print what a run would change")
     migrate.add_argument("--json", action="store_true", help="print the result as JSON")
     migrate.set_defaults(handler=run_migrate)
+
+    revoke = commands.add_parser(
+        "revoke-access-tokens", help="revoke every access token issued so far, including the never-expiring"
+        " tokens of CosyncJWT; the users log in again"
+    )
+    scope = revoke.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--app", metavar="APP_ID", help="only the users of this app")
+    scope.add_argument("--all", action="store_true", help="the users of every app")
+    revoke.add_argument("--json", action="store_true", help="print the number of users per app as JSON")
+    revoke.set_defaults(handler=run_revoke)
 
 
 def _database() -> Any:
@@ -63,6 +74,21 @@ def run_migrate(args: argparse.Namespace) -> int:
         _print_migration(result)
     not_created = result["indexes"]["blocked"] if args.dry_run else result["indexes"]["notCreated"]
     return EXIT_BLOCKERS if not_created else 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    from cosync.services.migration import revoke_access_tokens
+
+    try:
+        revoked = run_service(lambda: revoke_access_tokens(_database(), args.app))
+    except LookupError as error:
+        raise CommandError(f"{error}; list the apps with `python -m cosync apps list`") from None
+    if args.json:
+        print_json(revoked)
+    else:
+        for app_id, count in revoked.items():
+            print(f"app {app_id}: access tokens of {count} users revoked")
+    return 0
 
 
 def _print_report(report: dict[str, Any]) -> None:

@@ -354,3 +354,22 @@ def _audit(renamed: list[dict[str, Any]], archived: list[str], created: list[str
         audit.record_operator(ALL_APPS, "dbMigrate", archivedSignups=len(archived), createdIndexes=created)
     log.info("db migrate: %d handles normalised, %d sign-ups archived, %d indexes created",
              len(renamed), len(archived), len(created))
+
+
+def revoke_access_tokens(database: Database, app_id: str | None) -> dict[str, int]:
+    """Revoke every access token issued so far to the users of one app, or of all apps when
+    `app_id` is None; return the number of users per app.
+
+    Tokens of CosyncJWT carry no `tokenVersion` and count as version 0, like those this server
+    issued before the first revocation, so raising every user's version ends both. The users
+    log in again to get a new token.
+    """
+    query = {} if app_id is None else {"appId": app_id}
+    app_ids = [app["appId"] for app in database[db.APPS].find(query, {"appId": 1}) if app.get("appId")]
+    if app_id is not None and not app_ids:
+        raise LookupError(f"no app {app_id}")
+    revoked = {}
+    for each in app_ids:
+        revoked[each] = database[db.USERS].update_many({"appId": each}, {"$inc": {"tokenVersion": 1}}).modified_count
+        audit.record_operator(each, "revokeAccessTokens", users=revoked[each])
+    return revoked
