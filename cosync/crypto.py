@@ -102,6 +102,16 @@ def _decrypt_legacy_ctr(secret: str, stored: str, context: str) -> str:
         raise DecryptionError(f"stored value for {context} does not decrypt with this key") from None
 
 
+def encrypt_legacy_ctr(secret: str, plaintext: str) -> str:
+    """Encrypt in the reference server's format: AES-256-CTR under SHA-256 of `secret`, stored
+    as base64 of the 16-byte IV and the ciphertext. Only a rollback to that server writes it."""
+    iv = os.urandom(16)
+    key = hashlib.sha256(secret.encode("utf-8")).digest()
+    encryptor = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
+    sealed = encryptor.update(plaintext.encode("utf-8")) + encryptor.finalize()
+    return base64.b64encode(iv + sealed).decode("ascii")
+
+
 def is_valid_password_digest(value: object) -> bool:
     """Tell whether `value` is the 32-character MD5 hex that the SDKs send as a password."""
     return isinstance(value, str) and PASSWORD_PATTERN.fullmatch(value) is not None

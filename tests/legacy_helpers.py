@@ -43,6 +43,15 @@ def ctr_encrypt(plaintext: str, encrypt_key: str | None = None) -> str:
     return base64.b64encode(iv + sealed).decode("ascii")
 
 
+def ctr_decrypt(stored: str, encrypt_key: str | None = None) -> str:
+    """Decrypt as the reference server's `aesDecrypt` does (see `ctr_encrypt`)."""
+    secret = encrypt_key if encrypt_key is not None else get_secrets().encryption_key
+    raw = base64.b64decode(stored)
+    assert len(raw) >= 17, "shorter than the 16-byte IV and one byte"
+    decryptor = Cipher(algorithms.AES(hashlib.sha256(secret.encode("utf-8")).digest()), modes.CTR(raw[:16])).decryptor()
+    return (decryptor.update(raw[16:]) + decryptor.finalize()).decode("utf-8")
+
+
 def bcrypt_password(password: str) -> str:
     """Return the bcrypt hash (cost 10, `$2b$`) of the password's MD5 hex."""
     return bcrypt.hashpw(digest(password).encode("ascii"), bcrypt.gensalt(rounds=10, prefix=b"2b")).decode("ascii")

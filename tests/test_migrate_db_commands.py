@@ -15,9 +15,12 @@ import pymongo
 import pytest
 
 from conftest import reset_caches
+from cosync.crypto import decrypt_field, encrypt_field
+from cosync.secrets import get_secrets
 
 from flows import digest
 from legacy_helpers import (
+    ctr_decrypt,
     ctr_encrypt,
     insert_app,
     legacy_access_token,
@@ -284,3 +287,60 @@ def test_revoke_unknown_app(cli):
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: no app {'0' * 32}; list the apps with `python -m cosync apps list`"
     )
+
+
+def _app_written_by_us(database) -> dict:
+    """Insert an app and a TOTP user as this server writes them: every secret sealed with AES-256-GCM."""
+    secret = get_secrets().encryption_key
+    app = legacy_app()
+    app_id = app["appId"]
+    for field, plaintext in (("appPrivateKey", app["_legacy"]["private64"]), ("appPublicKey", app["_legacy"]["public64"]),
+                             ("TWILIOToken", "t" * 32)):
+        app[field] = encrypt_field(secret, plaintext, f"apps.{field}:{app_id}")
+    insert_app(database, app)
+    user = legacy_user(app, "totp@example.com", twoFactorGoogleVerification=True,
+                       googleSecretKey=encrypt_field(secret, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+                                                     f"users.googleSecretKey:{app_id}:totp@example.com"))
+    database["users"].insert_one(user)
+    return app
+
+
+def test_rollback_writes_reference_formats(cli, legacy_database):
+    app = _app_written_by_us(legacy_database)
+    before = _snapshot(legacy_database)
+
+    dry = _json(cli("rollback", "--dry-run", "--json"))
+    unchanged = _snapshot(legacy_database)
+    first = _json(cli("rollback", "--json"))
+    second = _json(cli("rollback", "--json"))
+
+    assert unchanged == before
+    assert dry["appFieldsRewritten"] == 3
+    assert first["appFieldsRewritten"] == 3
+    assert first["totpSecretsRewritten"] == 1
+    assert first["notDecrypted"] == []
+    assert first["cannotRollBack"]["argon2idPasswords"] == 0
+    assert second["appFieldsRewritten"] == 0
+    assert second["totpSecretsRewritten"] == 0
+    stored = legacy_database["apps"].find_one({"appId": app["appId"]})
+    assert ctr_decrypt(stored["appPrivateKey"]) == app["_legacy"]["private64"]
+    assert ctr_decrypt(stored["appPublicKey"]) == app["_legacy"]["public64"]
+    assert ctr_decrypt(stored["TWILIOToken"]) == "t" * 32
+    user = legacy_database["users"].find_one({"appId": app["appId"]})
+    assert user["googleSecretKey"] == "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+    # This server reads the rolled-back values too, so switching again needs no tool.
+    assert decrypt_field(get_secrets().encryption_key, stored["appPrivateKey"],
+                         f"apps.appPrivateKey:{app['appId']}") == app["_legacy"]["private64"]
+
+
+def test_rollback_counts_what_stays(cli, legacy_database):
+    app = _app_written_by_us(legacy_database)
+    argon2id = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"
+    legacy_database["users"].insert_one({**legacy_user(app, "new@example.com", password=None), "password": argon2id})
+    legacy_database["invites"].insert_one({"appId": app["appId"], "handle": "guest@example.com", "codeHash": "0" * 64})
+
+    result = _json(cli("rollback", "--json"))
+
+    assert result["cannotRollBack"] == {
+        "argon2idPasswords": 1, "hashedCodes": {"invites": 1, "resetpasswords": 0, "signupcodes": 0},
+    }

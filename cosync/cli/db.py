@@ -34,6 +34,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     migrate.add_argument("--json", action="store_true", help="print the result as JSON")
     migrate.set_defaults(handler=run_migrate)
 
+    rollback = commands.add_parser(
+        "rollback", help="rewrite encrypted fields and TOTP secrets into the formats of CosyncJWT, to switch back"
+        " to it; stop this server first"
+    )
+    rollback.add_argument("--dry-run", action="store_true", help="write nothing; print what a run would change")
+    rollback.add_argument("--json", action="store_true", help="print the result as JSON")
+    rollback.set_defaults(handler=run_rollback)
+
     revoke = commands.add_parser(
         "revoke-access-tokens", help="revoke every access token issued so far, including the never-expiring"
         " tokens of CosyncJWT; the users log in again"
@@ -74,6 +82,24 @@ def run_migrate(args: argparse.Namespace) -> int:
         _print_migration(result)
     not_created = result["indexes"]["blocked"] if args.dry_run else result["indexes"]["notCreated"]
     return EXIT_BLOCKERS if not_created else 0
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    from cosync.services.rollback import rollback
+
+    result = run_service(lambda: rollback(_database(), dry_run=args.dry_run))
+    if args.json:
+        print_json(result)
+    else:
+        verb = "would rewrite" if args.dry_run else "rewrote"
+        print(f"{verb} {result['appFieldsRewritten']} app fields and {result['totpSecretsRewritten']} TOTP secrets")
+        for item in result["notDecrypted"]:
+            print(f"not decrypted, left as is: {item}")
+        left = result["cannotRollBack"]
+        print(f"users with Argon2id passwords (reset their password on CosyncJWT): {left['argon2idPasswords']}")
+        print("codes stored as hashes (request them again): "
+              + ", ".join(f"{name} {count}" for name, count in left["hashedCodes"].items()))
+    return EXIT_BLOCKERS if result["notDecrypted"] else 0
 
 
 def run_revoke(args: argparse.Namespace) -> int:
