@@ -205,6 +205,33 @@ def test_pending_signup_completes_with_code(api, database, old_app, stored_code)
     assert login.status_code == 200, login.text
 
 
+def test_pending_signup_without_status(api, database, old_app):
+    record = legacy_signup(old_app, "nostatus@example.com", 135790)
+    del record["status"]
+    database["signups"].insert_one(record)
+
+    response = api.post("/api/appuser/completeSignup", headers={"app-token": old_app["appToken"]},
+                        json={"handle": "nostatus@example.com", "code": 135790})
+
+    assert response.status_code == 200, response.text
+    assert database["signups"].find_one({"_id": record["_id"]})["status"] == "verified"
+
+
+def test_signup_again_keeps_old_code(api, database, old_app):
+    database["signups"].insert_one(legacy_signup(old_app, "again@example.com", 654321))
+
+    repeated = api.post("/api/appuser/signup", headers={"app-token": old_app["appToken"]},
+                        json={"handle": "again@example.com", "password": digest("another password")})
+    completed = api.post("/api/appuser/completeSignup", headers={"app-token": old_app["appToken"]},
+                         json={"handle": "again@example.com", "code": "654321"})
+    user = database["users"].find_one({"appId": old_app["appId"], "handle": "again@example.com"})
+
+    assert repeated.status_code == 200, repeated.text
+    assert completed.status_code == 200, completed.text
+    # Two passwords were offered for one address, so neither is kept (see the sign-up service).
+    assert user["password"] == ""
+
+
 def test_pending_signup_wrong_code(api, database, old_app):
     database["signups"].insert_one(legacy_signup(old_app, "wrong@example.com", 654321))
 

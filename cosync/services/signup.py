@@ -132,12 +132,11 @@ def _add_pending_code(
     query = {"appId": app_id, "handle": handle}
     update = {"$set": fields, "$setOnInsert": {"createdAt": now}}
     try:
-        before = signups.find_one_and_update(
-            query, update, projection=LEGACY_FIELDS, upsert=True, return_document=ReturnDocument.BEFORE
-        )
+        # No projection: FerretDB 1.x rejects one in findAndModify.
+        before = signups.find_one_and_update(query, update, upsert=True, return_document=ReturnDocument.BEFORE)
     except DuplicateKeyError:
         # A parallel request inserted the document first; update the one it created.
-        before = signups.find_one_and_update(query, {"$set": fields}, projection=LEGACY_FIELDS)
+        before = signups.find_one_and_update(query, {"$set": fields})
 
     entries = with_legacy_entry(pending_entries(app_id, handle), before)
     live = [entry for entry in entries if entry["expiresAt"] > now]
@@ -220,10 +219,12 @@ def _entries_for_attempt(app_id: str, handle: str) -> tuple[list[dict[str, Any]]
     record = db.collection(db.SIGNUPS).find_one({"appId": app_id, "handle": handle}, LEGACY_FIELDS)
     if record is None:
         raise ApiError(errors.INVALID_DATA, "no pending sign-up for this handle")
-    if record.get("status") == VERIFIED:
+    # CosyncJWT's schema default: a document without `status` is pending.
+    status = record.get("status", PENDING)
+    if status == VERIFIED:
         raise ApiError(errors.HANDLE_ALREADY_REGISTERED, "sign-up already completed")
-    if record.get("status") != PENDING:
-        raise ApiError(errors.INVALID_DATA, f"sign-up status is {record.get('status')!r}")
+    if status != PENDING:
+        raise ApiError(errors.INVALID_DATA, f"sign-up status is {status!r}")
     entries = with_legacy_entry(pending_entries(app_id, handle), record)
     alive = [
         entry for entry in entries
@@ -250,7 +251,7 @@ def legacy_entry(record: dict[str, Any] | None) -> dict[str, Any] | None:
     CosyncJWT keeps one numeric code per pending sign-up on the `signups` document and lets it
     live 48 hours from `updatedAt`. The entry's `_id` keys its attempt counter.
     """
-    if record is None or record.get("status") != PENDING:
+    if record is None or record.get("status", PENDING) != PENDING:
         return None
     code = numeric_code(record.get("code"))
     started = record.get("updatedAt") or record.get("createdAt")
