@@ -1,7 +1,10 @@
-"""`db check` and `db migrate`: take over a database written by the reference CosyncJWT server.
+"""`db ...`: take over a database written by the reference CosyncJWT server (`check`,
+`migrate`), end its never-expiring access tokens (`revoke-access-tokens`) and switch back to it
+(`rollback`).
 
-Exit status: 0 when the database is ready (check) or every index exists (migrate), 2 when
-something is listed that `migrate` cannot resolve, 1 when the command itself failed.
+Exit status: 0 when the database is ready (check), every index exists (migrate) or every value
+was rewritten (rollback); 2 when something is listed that the command cannot resolve; 1 when
+the command itself failed.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ EXIT_BLOCKERS = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    database = subparsers.add_parser("db", help="check or migrate a database written by CosyncJWT")
+    database = subparsers.add_parser("db", help="check, migrate or roll back a database written by CosyncJWT")
     commands = database.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
 
     check = commands.add_parser(
