@@ -10,7 +10,7 @@ the command itself failed.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Callable
 
 from cosync.cli import CommandError
 from cosync.cli.output import print_json, run_service
@@ -22,38 +22,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     database = subparsers.add_parser("db", help="check, migrate or roll back a database written by CosyncJWT")
     commands = database.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
 
-    check = commands.add_parser(
-        "check", help="report apps, users, duplicates and legacy formats without writing anything;"
-        " exit status 2 when migrate would leave an index uncreated or a key does not fit"
-    )
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
-    check.set_defaults(handler=run_check)
-
-    migrate = commands.add_parser(
-        "migrate", help="resolve the duplicates that can be resolved without deleting a user, then"
-        " create every index; exit status 2 when an index could not be created"
-    )
-    migrate.add_argument("--dry-run", action="store_true", help="write nothing; print what a run would change")
-    migrate.add_argument("--json", action="store_true", help="print the result as JSON")
-    migrate.set_defaults(handler=run_migrate)
-
-    rollback = commands.add_parser(
-        "rollback", help="rewrite encrypted fields and TOTP secrets into the formats of CosyncJWT, to switch back"
-        " to it; stop this server first"
-    )
-    rollback.add_argument("--dry-run", action="store_true", help="write nothing; print what a run would change")
-    rollback.add_argument("--json", action="store_true", help="print the result as JSON")
-    rollback.set_defaults(handler=run_rollback)
-
-    revoke = commands.add_parser(
-        "revoke-access-tokens", help="revoke every access token issued so far, including the never-expiring"
-        " tokens of CosyncJWT; the users log in again"
-    )
+    _command(commands, "check", run_check, "report apps, users, duplicates and legacy formats without writing"
+             " anything; exit status 2 when migrate would leave an index uncreated or a key does not fit")
+    _command(commands, "migrate", run_migrate, "resolve the duplicates that can be resolved without deleting a"
+             " user, then create every index; exit status 2 when an index could not be created", dry_run=True)
+    _command(commands, "rollback", run_rollback, "rewrite encrypted fields and TOTP secrets into the formats of"
+             " CosyncJWT, to switch back to it; stop this server first", dry_run=True)
+    revoke = _command(commands, "revoke-access-tokens", run_revoke, "revoke every access token issued so far,"
+                      " including the never-expiring tokens of CosyncJWT; the users log in again")
     scope = revoke.add_mutually_exclusive_group(required=True)
     scope.add_argument("--app", metavar="APP_ID", help="only the users of this app")
     scope.add_argument("--all", action="store_true", help="the users of every app")
-    revoke.add_argument("--json", action="store_true", help="print the number of users per app as JSON")
-    revoke.set_defaults(handler=run_revoke)
+
+
+def _command(
+    commands: argparse._SubParsersAction, name: str, handler: Callable[[argparse.Namespace], int], help_text: str,
+    dry_run: bool = False,
+) -> argparse.ArgumentParser:
+    """Add a sub-command with `--json`, and `--dry-run` when asked."""
+    command = commands.add_parser(name, help=help_text)
+    if dry_run:
+        command.add_argument("--dry-run", action="store_true", help="write nothing; print what a run would change")
+    command.add_argument("--json", action="store_true", help="print the result as JSON")
+    command.set_defaults(handler=handler)
+    return command
 
 
 def _database() -> Any:
