@@ -344,3 +344,14 @@ def test_rollback_counts_what_stays(cli, legacy_database):
     assert result["cannotRollBack"] == {
         "argon2idPasswords": 1, "hashedCodes": {"invites": 1, "resetpasswords": 0, "signupcodes": 0},
     }
+
+
+def test_check_empty_database(cli, legacy_database):
+    report = _json(cli("check", "--json"))
+
+    assert report["apps"] == {"total": 0, "byStatus": {}}
+    assert report["users"] == {"total": 0, "perApp": []}
+    assert report["duplicates"] == []
+    assert report["indexes"]["present"] == []
+    assert report["blockers"] == []
+    assert legacy_database.list_collection_names() == []
