@@ -226,6 +226,9 @@ def _entries_for_attempt(app_id: str, handle: str) -> tuple[list[dict[str, Any]]
     if status != PENDING:
         raise ApiError(errors.INVALID_DATA, f"sign-up status is {status!r}")
     entries = with_legacy_entry(pending_entries(app_id, handle), record)
+    if not entries and _status(app_id, handle) == VERIFIED:
+        # A parallel completion verified the sign-up and removed its codes after the read above.
+        raise ApiError(errors.HANDLE_ALREADY_REGISTERED, "sign-up already completed")
     alive = [
         entry for entry in entries
         if counters.claim(f"{CODE_PURPOSE}-code:{entry['_id']}", MAX_FAILED_ATTEMPTS, entry["expiresAt"])
@@ -233,6 +236,11 @@ def _entries_for_attempt(app_id: str, handle: str) -> tuple[list[dict[str, Any]]
     if not alive:
         raise ApiError(errors.SIGNUP_CODE_EXPRIRED, "no live code: too many wrong guesses or expired; sign up again")
     return entries, alive
+
+
+def _status(app_id: str, handle: str) -> str | None:
+    record = db.collection(db.SIGNUPS).find_one({"appId": app_id, "handle": handle}, {"status": 1})
+    return None if record is None else record.get("status", PENDING)
 
 
 def pending_entries(app_id: str, handle: str, projection: dict[str, int] | None = None) -> list[dict[str, Any]]:
