@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from cosync import db, localdb, secrets
+from cosync import app_cache, db, localdb, secrets
 from cosync.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +101,9 @@ def environment(
     }
     for name, value in applied.items():
         monkeypatch.setenv(name, value)
+    # Many tests change app documents directly in the database, which a cached copy would hide;
+    # tests of the cache turn it on themselves.
+    monkeypatch.setenv("APP_CACHE_SECONDS", "0")
     reset_caches()
     yield applied
     reset_caches()
@@ -148,6 +151,7 @@ def reset_caches() -> None:
     settings_before = get_settings.cache_info().currsize and get_settings()
     get_settings.cache_clear()
     secrets.use_source(None)
+    app_cache.forget()
     try:
         uri_now = get_settings().mongodb_uri
     except Exception:

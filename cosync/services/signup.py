@@ -70,18 +70,20 @@ def signup(app_id: str, body: dict[str, Any], address: str) -> Any:
     password = require_password(body)
     locale = parse_locale(body, setting(app, "locales"))
     metadata = parse_metadata(body, setting(app, "metaData"))
-    ratelimit.hit(ratelimit.SIGNUP_PER_ADDRESS, f"{app_id}:{address}")
-
-    users = db.collection(db.USERS)
-    if users.find_one({"appId": app_id, "handle": handle}, {"_id": 1}) is not None:
-        audit.record(app_id, "signup", "error", handle, code=errors.HANDLE_ALREADY_REGISTERED.code)
-        raise ApiError(errors.HANDLE_ALREADY_REGISTERED, "handle already has an account")
-
     flow = setting(app, "signupFlow")
     if flow == "none":
+        ratelimit.hit(ratelimit.SIGNUP_PER_ADDRESS, f"{app_id}:{address}")
         return _signup_without_verification(app, handle, password, locale, metadata)
 
-    ratelimit.hit(ratelimit.SIGNUP_MAILS_PER_HANDLE, f"{app_id}:{handle}")
+    # Both limits are counted in one command; a handle that turns out to have an account gets
+    # its mail slot back, because no mail is sent.
+    slots = ratelimit.hit_many([
+        (ratelimit.SIGNUP_PER_ADDRESS, f"{app_id}:{address}"),
+        (ratelimit.SIGNUP_MAILS_PER_HANDLE, f"{app_id}:{handle}"),
+    ])
+    if db.collection(db.USERS).find_one({"appId": app_id, "handle": handle}, {"_id": 1}) is not None:
+        counters.release(slots[1:])
+        _reject_registered_handle(app_id, handle)
     code = new_code()
     _add_pending_code(app_id, handle, code, password, locale, metadata)
     try:
@@ -94,6 +96,11 @@ def signup(app_id: str, body: dict[str, Any], address: str) -> Any:
         raise ApiError(errors.INTERNAL_SERVER_ERROR, f"sign-up mail failed: {error}") from None
     audit.record(app_id, "signup", "success", handle)
     return True
+
+
+def _reject_registered_handle(app_id: str, handle: str) -> None:
+    audit.record(app_id, "signup", "error", handle, code=errors.HANDLE_ALREADY_REGISTERED.code)
+    raise ApiError(errors.HANDLE_ALREADY_REGISTERED, "handle already has an account")
 
 
 def completion_link(app: dict[str, Any], handle: str, code: str) -> str:
@@ -125,12 +132,14 @@ def _add_pending_code(
     fields = {"status": PENDING, "locale": locale, "metaData": metadata, "updatedAt": now, "expiresAt": expires_at}
     query = {"appId": app_id, "handle": handle}
     try:
-        signups.update_one(query, {"$set": fields, "$setOnInsert": {"createdAt": now}}, upsert=True)
+        created = signups.update_one(query, {"$set": fields, "$setOnInsert": {"createdAt": now}}, upsert=True).upserted_id
     except DuplicateKeyError:
         # A parallel request inserted the document first; update the one it created.
         signups.update_one(query, {"$set": fields})
+        created = None
 
-    live = [entry for entry in pending_entries(app_id, handle) if entry["expiresAt"] > now]
+    # Code entries are deleted with their sign-up document, so a new document has none.
+    live = [] if created is not None else [entry for entry in pending_entries(app_id, handle) if entry["expiresAt"] > now]
     contested = bool(live) and not verify_password(password, live[0].get("password"))[0]
     db.collection(db.SIGNUP_CODES).insert_one({
         "appId": app_id,
@@ -149,7 +158,13 @@ def _signup_without_verification(
     app: dict[str, Any], handle: str, password: str, locale: str, metadata: dict[str, Any]
 ) -> dict[str, Any]:
     user = new_user(app["appId"], handle, hash_password(password), locale, metadata)
-    insert_user(app, user)
+    # The unique (app, handle) index tells whether the handle already has an account.
+    try:
+        insert_user(app, user)
+    except ApiError as error:
+        if error.error is errors.HANDLE_ALREADY_REGISTERED:
+            _reject_registered_handle(app["appId"], handle)
+        raise
     db.collection(db.SIGNUPS).update_one(
         {"appId": app["appId"], "handle": handle},
         {"$set": {"status": ACTIVE, "locale": locale, "metaData": metadata, "updatedAt": user["createdAt"]},
