@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import threading
 import uuid
 from pathlib import Path
@@ -25,18 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def mongodb_uri() -> Iterator[str]:
-    configured = os.environ.get("MONGODB_URI")
-    if configured:
-        yield configured
-        return
-    data_dir = ROOT / ".data" / f"test-ferretdb-{os.getpid()}"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    database = localdb.start(data_dir)
-    try:
-        yield database.uri
-    finally:
-        database.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with localdb.running(ROOT / ".data" / f"test-ferretdb-{os.getpid()}") as uri:
+        yield uri
 
 
 @pytest.fixture(scope="session")
