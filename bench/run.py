@@ -16,6 +16,7 @@ import datetime
 import logging
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -138,8 +139,9 @@ class Bench:
 
         return interleave(self.rounds.requests, {"getUser request": get_user, "find_one": lambda: timed(lambda: users.find_one(query))})
 
-    def measure_argon2(self) -> dict[tuple[int, int], list[float]]:
-        """Time the verification of one hash for each OWASP pair and for our parameters."""
+    def measure_argon2(self) -> tuple[dict[tuple[int, int], list[float]], dict[tuple[int, int], float]]:
+        """Time the verification of one hash for each OWASP pair and for our parameters; also
+        return the median count of minor page faults per verification."""
         from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
         from cosync import crypto
@@ -150,8 +152,16 @@ class Bench:
             pair: Argon2id(salt=os.urandom(16), length=32, iterations=pair[1], lanes=1, memory_cost=pair[0]).derive_phc_encoded(password)
             for pair in pairs
         }
-        measures = {pair: (lambda stored=stored: timed(lambda: Argon2id.verify_phc_encoded(password, stored))) for pair, stored in hashes.items()}
-        return interleave(self.rounds.argon2, measures)
+        faults: dict[tuple[int, int], list[int]] = {pair: [] for pair in pairs}
+
+        def verify(pair: tuple[int, int]) -> float:
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            elapsed = timed(lambda: Argon2id.verify_phc_encoded(password, hashes[pair]))
+            faults[pair].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+            return elapsed
+
+        samples = interleave(self.rounds.argon2, {pair: (lambda pair=pair: verify(pair)) for pair in pairs})
+        return samples, {pair: statistics.median(counts) for pair, counts in faults.items()}
 
     def measure_cold_start(self) -> dict[str, list[float]]:
         """Interleave fresh processes that serve a first getUser with ones that import only the
@@ -243,7 +253,7 @@ def run(rounds: Rounds, work: Path) -> str:
     counts = bench.count_commands()
     login = bench.measure_login()
     get_user = bench.measure_get_user()
-    argon2 = bench.measure_argon2()
+    argon2, page_faults = bench.measure_argon2()
     cold_start = bench.measure_cold_start()
     return render(
         quick=rounds is QUICK,
@@ -253,6 +263,7 @@ def run(rounds: Rounds, work: Path) -> str:
         login=login,
         get_user=get_user,
         argon2=argon2,
+        page_faults=page_faults,
         cold_start=cold_start,
         date=datetime.date.today().isoformat(),
     )
