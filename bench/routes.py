@@ -220,10 +220,11 @@ SCENARIOS: list[Callable[[Scenarios], RouteCount]] = [
 ]
 
 
-def count_commands(scenarios: Scenarios) -> list[RouteCount]:
-    """Run every scenario twice and return the counts of the second, warm run."""
+def count_commands(scenarios: Scenarios, warm_up: bool = True) -> list[RouteCount]:
+    """Run every scenario and return its counts; with `warm_up`, run it once before, uncounted."""
     results = []
     for scenario in SCENARIOS:
-        scenario(scenarios)
+        if warm_up:
+            scenario(scenarios)
         results.append(scenario(scenarios))
     return results

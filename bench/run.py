@@ -91,7 +91,7 @@ class Bench:
         from routes import Scenarios, count_commands
 
         self.scenarios = Scenarios(self.client, self.counter)
-        return count_commands(self.scenarios)
+        return count_commands(self.scenarios, warm_up=self.rounds is not QUICK)
 
     def measure_login(self) -> dict[str, list[float]]:
         """Interleave a whole login request with the Argon2id verification of the same password."""

@@ -24,6 +24,8 @@ Value = TypeVar("Value")
 # A worker serves few apps; the bound only stops unbounded growth from tokens of many apps.
 MAX_ENTRIES = 1024
 
+# The time source of the time-to-live, in seconds; tests move it forward.
+clock = time.monotonic
 _lock = threading.Lock()
 _entries: dict[tuple[str, Any], tuple[float, Any]] = {}
 
@@ -36,7 +38,7 @@ def cached(app_id: str, key: Any, load: Callable[[], Value | None]) -> Value | N
     ttl = get_settings().app_cache_seconds
     if ttl <= 0:
         return load()
-    now = time.monotonic()
+    now = clock()
     with _lock:
         entry = _entries.get((app_id, key))
     if entry is not None and now - entry[0] < ttl:
