@@ -29,7 +29,7 @@ def serve_first_request() -> None:
     )
     response = function.get_user_function()(request, None)
     if response.status_code != 200:
-        raise SystemExit(f"getUser answered {response.status_code}: {response.get_body()!r}")
+        raise SystemExit(f"getUser returned HTTP {response.status_code}: {response.get_body()!r}")
 
 
 if sys.argv[1] == "baseline":

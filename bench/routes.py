@@ -63,7 +63,7 @@ class Scenarios:
         with self.counter.counting() as commands:
             reply = request()
         if reply.status != expected_status:
-            raise RuntimeError(f"{route} ({case}) answered {reply.status} {reply.body!r}, expected {expected_status}")
+            raise RuntimeError(f"{route} ({case}) returned HTTP {reply.status} {reply.body!r}, expected {expected_status}")
         return RouteCount(route, case, reply.status, list(commands))
 
     @staticmethod

@@ -112,7 +112,7 @@ class Bench:
             reply = self.client.send("login", request)
             elapsed = time.perf_counter() - started
             if reply.status != 200:
-                raise RuntimeError(f"login answered {reply.status} {reply.body!r}")
+                raise RuntimeError(f"login returned HTTP {reply.status} {reply.body!r}")
             return elapsed
 
         def verify() -> float:
@@ -134,7 +134,7 @@ class Bench:
             reply = self.client.send("getUser", request)
             elapsed = time.perf_counter() - started
             if reply.status != 200:
-                raise RuntimeError(f"getUser answered {reply.status} {reply.body!r}")
+                raise RuntimeError(f"getUser returned HTTP {reply.status} {reply.body!r}")
             return elapsed
 
         return interleave(self.rounds.requests, {"getUser request": get_user, "find_one": lambda: timed(lambda: users.find_one(query))})
