@@ -23,6 +23,10 @@ def _ratio(measured: list[float], floor: list[float]) -> float:
     return statistics.median(measured) / statistics.median(floor)
 
 
+def _fastest_ratio(measured: list[float], floor: list[float]) -> str:
+    return f"{min(measured) / min(floor):.2f}"
+
+
 def _verdict(value: float, target: float) -> str:
     return "met" if value <= target else "**missed**"
 
@@ -50,17 +54,21 @@ def render(*, quick: bool, rounds: Any, machine: dict[str, str], counts: list[An
         _method(rounds, date),
         "## Machine\n\n" + _table(["", ""], [[name, value] for name, value in machine.items()]),
         "## Targets\n\n" + _table(
-            ["measure", "result", "target", ""],
+            ["measure", "ratio of medians (medians)", "target", "", "ratio of fastest runs"],
             [
-                ["login request / Argon2id verify alone", f"{login_ratio:.2f} ({_ms(login['login request'])} / {_ms(login['Argon2id verify'])}, {login_overhead * 1000:+.1f} ms)", f"<= {TARGETS['login']}", _verdict(login_ratio, TARGETS["login"])],
-                ["getUser request / one find_one", f"{get_user_ratio:.2f} ({_ms(get_user['getUser request'])} / {_ms(get_user['find_one'])})", f"<= {TARGETS['getUser']}", _verdict(get_user_ratio, TARGETS["getUser"])],
-                ["cold start / four imports", f"{cold_ratio:.2f} ({_ms(cold_start['function_app + first getUser'])} / {_ms(cold_start['four imports'])})", f"<= {TARGETS['cold start']}", _verdict(cold_ratio, TARGETS["cold start"])],
+                ["login request / Argon2id verify alone", f"{login_ratio:.2f} ({_ms(login['login request'])} / {_ms(login['Argon2id verify'])}, {login_overhead * 1000:+.1f} ms)", f"<= {TARGETS['login']}", _verdict(login_ratio, TARGETS["login"]), _fastest_ratio(login["login request"], login["Argon2id verify"])],
+                ["getUser request / one find_one", f"{get_user_ratio:.2f} ({_ms(get_user['getUser request'])} / {_ms(get_user['find_one'])})", f"<= {TARGETS['getUser']}", _verdict(get_user_ratio, TARGETS["getUser"]), _fastest_ratio(get_user["getUser request"], get_user["find_one"])],
+                ["cold start / four imports", f"{cold_ratio:.2f} ({_ms(cold_start['function_app + first getUser'])} / {_ms(cold_start['four imports'])})", f"<= {TARGETS['cold start']}", _verdict(cold_ratio, TARGETS["cold start"]), _fastest_ratio(cold_start["function_app + first getUser"], cold_start["four imports"])],
                 *[
-                    [f"commands: {route} ({case})", len(by_case[(route, case)].commands), f"<= {target}", _verdict(len(by_case[(route, case)].commands), target)]
+                    [f"commands: {route} ({case})", len(by_case[(route, case)].commands), f"<= {target}", _verdict(len(by_case[(route, case)].commands), target), ""]
                     for (route, case), target in COMMAND_TARGETS.items()
                 ],
             ],
-        ),
+        )
+        + "\n\nThe targets apply to the ratio of medians. On a shared virtual machine a longer task is"
+        + " more often interrupted (the steal figure above), which inflates the median of the"
+        + " Argon2id-bound login more than that of short calls; the ratio of the fastest runs shows"
+        + " the cost on an idle core.",
         _commands_section(counts),
         _argon2_section(argon2, page_faults, chosen),
         _cold_start_section(),

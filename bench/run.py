@@ -87,6 +87,15 @@ class Bench:
 
         self.client = FunctionClient(function_app.app)
 
+    def time_request(self, name: str, request) -> float:
+        """Return the seconds that function `name` takes for `request`, which must succeed."""
+        started = time.perf_counter()
+        reply = self.client.send(name, request)
+        elapsed = time.perf_counter() - started
+        if reply.status != 200:
+            raise RuntimeError(f"{name} returned HTTP {reply.status} {reply.body!r}")
+        return elapsed
+
     def count_commands(self):
         from routes import Scenarios, count_commands
 
@@ -107,13 +116,7 @@ class Bench:
         def login() -> float:
             # The login limits would stop the run; this measures time, so the counters are cleared.
             db.collection(db.COUNTERS).delete_many({})
-            request = self.client.request("login", {"handle": handle, "password": digest(PASSWORD)}, headers=headers)
-            started = time.perf_counter()
-            reply = self.client.send("login", request)
-            elapsed = time.perf_counter() - started
-            if reply.status != 200:
-                raise RuntimeError(f"login returned HTTP {reply.status} {reply.body!r}")
-            return elapsed
+            return self.time_request("login", self.client.request("login", {"handle": handle, "password": digest(PASSWORD)}, headers=headers))
 
         def verify() -> float:
             return timed(lambda: verify_password(digest(PASSWORD), stored))
@@ -129,13 +132,7 @@ class Bench:
         query = {"appId": self.scenarios.app["appId"], "handle": handle}
 
         def get_user() -> float:
-            request = self.client.request("getUser", headers={"access-token": session["access-token"]})
-            started = time.perf_counter()
-            reply = self.client.send("getUser", request)
-            elapsed = time.perf_counter() - started
-            if reply.status != 200:
-                raise RuntimeError(f"getUser returned HTTP {reply.status} {reply.body!r}")
-            return elapsed
+            return self.time_request("getUser", self.client.request("getUser", headers={"access-token": session["access-token"]}))
 
         return interleave(self.rounds.requests, {"getUser request": get_user, "find_one": lambda: timed(lambda: users.find_one(query))})
 
@@ -181,7 +178,15 @@ class Bench:
         return interleave(self.rounds.cold_starts, {"function_app + first getUser": lambda: child("app"), "four imports": lambda: child("baseline")})
 
 
-def describe_machine() -> dict[str, str]:
+def cpu_times() -> list[int]:
+    """Return the machine's CPU time counters from /proc/stat (user ... steal), or [] elsewhere."""
+    try:
+        return [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, ValueError, IndexError):
+        return []
+
+
+def describe_machine(times_before: list[int]) -> dict[str, str]:
     from cosync import db
 
     memory = "unknown"
@@ -196,6 +201,12 @@ def describe_machine() -> dict[str, str]:
     info = db.get_client().admin.command("buildInfo")
     server = f"FerretDB {info['ferretdbVersion']}" if "ferretdbVersion" in info else f"MongoDB {info.get('version')}"
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    times_after = cpu_times()
+    steal = "unknown"
+    if times_before and times_after:
+        spent = [after - before for before, after in zip(times_before, times_after)]
+        busy = sum(spent) - spent[3] - spent[4]  # without idle and iowait
+        steal = f"{100 * spent[7] / max(1, sum(spent)):.0f} % of all CPU time, {100 * busy / max(1, sum(spent)):.0f} % busy"
     return {
         "CPUs (`nproc`)": str(os.cpu_count()),
         "CPU": cpu,
@@ -203,6 +214,7 @@ def describe_machine() -> dict[str, str]:
         "Python": platform.python_version(),
         "database": f"{server} on 127.0.0.1" if "127.0.0.1" in os.environ["MONGODB_URI"] else server,
         "load average at the end (1, 5, 15 min)": load,
+        "during the run: stolen by the hypervisor, busy": steal,
     }
 
 
@@ -249,6 +261,7 @@ def main() -> None:
 def run(rounds: Rounds, work: Path) -> str:
     from report import render
 
+    times_before = cpu_times()
     bench = Bench(rounds, work)
     counts = bench.count_commands()
     login = bench.measure_login()
@@ -258,7 +271,7 @@ def run(rounds: Rounds, work: Path) -> str:
     return render(
         quick=rounds is QUICK,
         rounds=rounds,
-        machine=describe_machine(),
+        machine=describe_machine(times_before),
         counts=counts,
         login=login,
         get_user=get_user,
