@@ -171,5 +171,5 @@ def _cold_start_section() -> str:
 
 The first request of a process connects to MongoDB, checks the indexes, loads the secrets
 and parses the server key; `import function_app` loads our modules. SendGrid, Twilio,
-`azure.identity`, `azure.keyvault`, `segno` and `bcrypt` are imported at their first use
-only, so a worker that serves logins and profile reads never loads them."""
+`azure.identity`, `azure.keyvault`, `segno` and `requests` are imported at their first
+use only (a test checks this), so a worker that serves logins and profile reads never loads them."""

@@ -19,6 +19,7 @@ import hmac
 import os
 import re
 
+import bcrypt
 from cryptography.exceptions import InvalidKey, InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -134,9 +135,6 @@ def verify_password(digest: str, stored: str | None) -> tuple[bool, bool]:
             return False, False
         return True, _argon2_parameters_outdated(stored)
     if stored.startswith(("$2a$", "$2b$", "$2y$")):
-        # Only accounts from a CosyncJWT database have bcrypt hashes, so it is loaded on demand.
-        import bcrypt
-
         try:
             return bcrypt.checkpw(candidate, stored.encode("ascii")), True
         except ValueError:

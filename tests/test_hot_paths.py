@@ -275,6 +275,19 @@ def test_login_rehashes_previous_argon2_parameters(api, new_app, database):
     assert stored.startswith("$argon2id$v=19$m=28672,t=3,p=1$")
 
 
+# Cold start
+
+
+def test_function_app_import_skips_heavy_sdks():
+    heavy = ["sendgrid", "twilio", "azure.identity", "azure.keyvault", "segno", "requests"]
+    script = f"import sys, function_app; print([name for name in {heavy!r} if name in sys.modules])"
+
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+
+
 # The benchmark suite
 
 
