@@ -1,4 +1,5 @@
-# `make run` serves the function app locally; `make test` runs the test suite.
+# `make run` serves the function app locally; `make test` runs the test suite; `make bench`
+# measures request cost and cold start and writes docs/benchmarks.md.
 # Both create .venv, install the requirements and, unless MONGODB_URI is set, build and start
 # a local FerretDB (a MongoDB-protocol server) on 127.0.0.1.
 
@@ -13,7 +14,7 @@ export DO_NOT_TRACK := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export FERRETDB_BIN := $(abspath $(FERRETDB))
 
-.PHONY: run database test infra-check clean
+.PHONY: run database test bench infra-check clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,10 @@ database: $(VENV)/.installed $(FERRETDB)
 
 test: $(VENV)/.installed $(FERRETDB) infra-check
 	$(PY) -m pytest
+
+# Takes a few minutes; the test suite only runs its quick mode (bench/run.py --quick).
+bench: $(VENV)/.installed $(FERRETDB)
+	$(PY) bench/run.py
 
 # checkov pins its own versions of packages that the app also uses (it would downgrade pytest
 # and pycep-parser in .venv), so it lives in a virtual environment of its own.

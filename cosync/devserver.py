@@ -14,6 +14,7 @@ import re
 import sys
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -62,7 +63,18 @@ def _route_pattern(template: str) -> re.Pattern[str]:
     return re.compile(f"{ROUTE_PREFIX}/" + "/".join(parts) + "/?", re.IGNORECASE)
 
 
+# FunctionApp.get_functions() raises on its second call (azure-functions 1.26 keeps the names
+# it has validated), so each app's routes are collected once and shared.
+_collected: "weakref.WeakKeyDictionary[func.FunctionApp, list[Route]]" = weakref.WeakKeyDictionary()
+
+
 def collect_routes(app: func.FunctionApp) -> list[Route]:
+    if app not in _collected:
+        _collected[app] = _build_routes(app)
+    return _collected[app]
+
+
+def _build_routes(app: func.FunctionApp) -> list[Route]:
     routes = []
     for function in app.get_functions():
         trigger = function.get_trigger()

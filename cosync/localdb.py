@@ -6,6 +6,7 @@ it opens a debug port and later reports usage to an outside host.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pymongo
 
@@ -84,6 +86,23 @@ def start(data_dir: Path, port: int | None = None) -> LocalDatabase:
     database = LocalDatabase(process=process, uri=f"mongodb://127.0.0.1:{port}/", log_path=log_path)
     _wait_until_ready(database)
     return database
+
+
+@contextlib.contextmanager
+def running(data_dir: Path) -> Iterator[str]:
+    """Yield the URI of the server in `MONGODB_URI`, or else of a FerretDB started afresh with
+    its files in `data_dir`, which is stopped and removed on exit."""
+    configured = os.environ.get("MONGODB_URI")
+    if configured:
+        yield configured
+        return
+    shutil.rmtree(data_dir, ignore_errors=True)
+    database = start(data_dir)
+    try:
+        yield database.uri
+    finally:
+        database.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _wait_until_ready(database: LocalDatabase) -> None:

@@ -58,17 +58,42 @@ def hit(limit: Limit, subject: str) -> None:
     limits and treat both as an internal error, while plain HTTP clients see 429 and
     `Retry-After`.
     """
+    hit_many([(limit, subject)])
+
+
+def hit_many(events: list[tuple[Limit, str]]) -> list[str]:
+    """Count one event for each (limit, subject), with one database command in the usual case;
+    return the counter slots taken, which `counters.release` gives back.
+
+    When any window is full, the events counted by this call are given back and the
+    rate-limit ApiError of `hit` is raised for the first full one, so a rejected request
+    counts nowhere.
+    """
     now = utc_now()
+    windows = [_window(limit, now) for limit, _ in events]
+    claims = [
+        (f"{limit.name}:{subject}:{window_start}", limit.events, window_end)
+        for (limit, subject), (window_start, window_end) in zip(events, windows)
+    ]
+    slot_ids = counters.claim_many(claims)
+    taken = [slot_id for slot_id in slot_ids if slot_id is not None]
+    for (limit, subject), (_, window_end), slot_id in zip(events, windows, slot_ids):
+        if slot_id is not None:
+            continue
+        counters.release(taken)
+        retry_after = max(1, int((window_end - now).total_seconds()))
+        log.warning("rate limit %s reached for %s; retry in %d s", limit.name, subject, retry_after)
+        raise ApiError(
+            errors.INTERNAL_SERVER_ERROR,
+            f"rate limit {limit.name} reached",
+            status=429,
+            headers={"Retry-After": str(retry_after)},
+        )
+    return taken
+
+
+def _window(limit: Limit, now: datetime.datetime) -> tuple[int, datetime.datetime]:
+    """Return the start (seconds since the epoch) and the end of the fixed window holding `now`."""
     seconds = int(limit.window.total_seconds())
     window_start = int(now.timestamp()) // seconds * seconds
-    window_end = datetime.datetime.fromtimestamp(window_start + seconds, datetime.timezone.utc)
-    if counters.claim(f"{limit.name}:{subject}:{window_start}", limit.events, window_end):
-        return
-    retry_after = max(1, int((window_end - now).total_seconds()))
-    log.warning("rate limit %s reached for %s; retry in %d s", limit.name, subject, retry_after)
-    raise ApiError(
-        errors.INTERNAL_SERVER_ERROR,
-        f"rate limit {limit.name} reached",
-        status=429,
-        headers={"Retry-After": str(retry_after)},
-    )
+    return window_start, datetime.datetime.fromtimestamp(window_start + seconds, datetime.timezone.utc)

@@ -27,6 +27,7 @@ class Settings:
     key_vault_url: str | None
     local_secrets_dir: Path
     secrets_cache_seconds: float
+    app_cache_seconds: float  # how long a worker reuses an app document; 0 reads it every time
     public_base_url: str
     server_name: str
     noreply_email: str
@@ -68,6 +69,7 @@ def read_settings() -> Settings:
         key_vault_url=_text("KEY_VAULT_URL", "") or None,
         local_secrets_dir=Path(_text("LOCAL_SECRETS_DIR", ".secrets")),
         secrets_cache_seconds=_integer("SECRETS_CACHE_SECONDS", 300, 0),
+        app_cache_seconds=_integer("APP_CACHE_SECONDS", 30, 0),
         public_base_url=_text("PUBLIC_BASE_URL", "http://127.0.0.1:7071").rstrip("/"),
         server_name=_text("SERVER_NAME", "CosyncJWT"),
         noreply_email=_text("NOREPLY_EMAIL", "no-reply@example.com"),

@@ -14,7 +14,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from cosync import db
+from cosync import app_cache, db
 
 SIGN_UP = "signUp"
 SIGN_UP_LINK = "signUpLink"
@@ -124,8 +124,15 @@ def default_template_documents(app_id: str, locale: str, now: Any) -> list[dict[
 
 
 def find_template(database: Database, app_id: str, name: str, locale: str | None) -> Template:
-    """Return the app's template in `locale`, else in EN, else the built-in default."""
+    """Return the app's template in `locale`, else in EN, else the built-in default.
+
+    The result is cached with the app document (see `cosync.app_cache`).
+    """
     requested = (locale or DEFAULT_LOCALE).upper()
+    return app_cache.cached(app_id, ("template", name, requested), lambda: _read_template(database, app_id, name, requested))
+
+
+def _read_template(database: Database, app_id: str, name: str, requested: str) -> Template:
     locales = [requested] if requested == DEFAULT_LOCALE else [requested, DEFAULT_LOCALE]
     documents = database[db.EMAIL_TEMPLATES].find(
         {"appId": app_id, "templateName": name, "locale": {"$in": locales}}

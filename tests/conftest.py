@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import threading
 import uuid
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from cosync import db, localdb, secrets
+from cosync import app_cache, db, localdb, secrets
 from cosync.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,18 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def mongodb_uri() -> Iterator[str]:
-    configured = os.environ.get("MONGODB_URI")
-    if configured:
-        yield configured
-        return
-    data_dir = ROOT / ".data" / f"test-ferretdb-{os.getpid()}"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    database = localdb.start(data_dir)
-    try:
-        yield database.uri
-    finally:
-        database.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with localdb.running(ROOT / ".data" / f"test-ferretdb-{os.getpid()}") as uri:
+        yield uri
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +90,9 @@ def environment(
     }
     for name, value in applied.items():
         monkeypatch.setenv(name, value)
+    # Many tests change app documents directly in the database, which a cached copy would hide;
+    # tests of the cache turn it on themselves.
+    monkeypatch.setenv("APP_CACHE_SECONDS", "0")
     reset_caches()
     yield applied
     reset_caches()
@@ -148,6 +140,7 @@ def reset_caches() -> None:
     settings_before = get_settings.cache_info().currsize and get_settings()
     get_settings.cache_clear()
     secrets.use_source(None)
+    app_cache.forget()
     try:
         uri_now = get_settings().mongodb_uri
     except Exception:

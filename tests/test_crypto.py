@@ -135,7 +135,7 @@ def test_malformed_stored_value_fails(stored):
 def test_hash_password_uses_argon2id_parameters():
     stored = hash_password(DIGEST)
 
-    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert stored.startswith("$argon2id$v=19$m=28672,t=3,p=1$")
     assert DIGEST not in stored
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cosync import audit, db
+from cosync import app_cache, audit, db
 from cosync.dates import utc_now
 from cosync.locales import LOCALE_CODES
 from cosync.services.apps import load_app, setting
@@ -31,6 +31,7 @@ def delete_app(app_id: str) -> bool:
     load_app(app_id)
     removed = _delete_records(app_id, APP_DATA)
     db.collection(db.APPS).delete_one({"appId": app_id})
+    app_cache.forget(app_id)
     _delete_records(app_id, APP_DATA)
     audit.record_operator(app_id, "deleteApp", removed={name: count for name, count in removed.items() if count})
     return True
@@ -48,6 +49,7 @@ def reset_app(app_id: str) -> bool:
     now = utc_now()
     for locale in _enabled_locales(app):
         templates.insert_many(default_template_documents(app_id, locale, now))
+    app_cache.forget(app_id)
     audit.record_operator(app_id, "resetApp", removed=removed)
     return True
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import jwt
 
-from cosync import audit, db, errors
+from cosync import app_cache, audit, db, errors
 from cosync.crypto import encrypt_field
 from cosync.dates import iso, utc_now
 from cosync.errors import ApiError
@@ -114,6 +114,7 @@ def rotate_app_key(app_id: Any, body: dict[str, Any]) -> dict[str, Any]:
     # Matching the stored private key makes a concurrent rotation fail instead of dropping the
     # key that the other one installed. NOTE: FerretDB 1.x does not isolate this update.
     result = db.collection(db.APPS).update_one({"appId": app_id, "appPrivateKey": app["appPrivateKey"]}, {"$set": changes})
+    app_cache.forget(app_id)
     if result.matched_count == 0:
         raise ApiError(errors.INVALID_DATA, f"the key of app {app_id} changed during the rotation; retry")
 
@@ -152,6 +153,7 @@ def set_jwt_audience(app_id: Any, body: dict[str, Any]) -> dict[str, Any]:
 
     update = {"$set": {"jwtAudience": audience, "updatedAt": utc_now()}}
     db.collection(db.APPS).update_one({"appId": app_id}, update)
+    app_cache.forget(app_id)
     audit.record(app_id, "setJwtAudience", "success", log_type="app", jwtAudience=audience)
     return {"appId": app_id, "jwtAudience": audience, "aud": user_jwt_audience({**app, "jwtAudience": audience})}
 
@@ -177,6 +179,7 @@ def reissue_app_tokens() -> list[str]:
             "updatedAt": utc_now(),
         }
         apps.update_one({"_id": app["_id"]}, {"$set": changes})
+        app_cache.forget(app_id)
         audit.record(app_id, "reissueAppToken", "success", log_type="app", kid=current_kid)
         changed.append(app_id)
     return changed

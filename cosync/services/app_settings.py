@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from pymongo.errors import DuplicateKeyError
 
-from cosync import audit, db, errors
+from cosync import app_cache, audit, db, errors
 from cosync.crypto import encrypt_field
 from cosync.dates import utc_now
 from cosync.errors import ApiError
@@ -181,6 +181,8 @@ def _store(app_id: str, changes: dict[str, Any], removals: tuple[str, ...] = ())
     except DuplicateKeyError:
         # The unique name index decides between parallel renames to one name.
         raise ApiError(errors.INVALID_DATA, f"an app named {changes.get('name')!r} already exists") from None
+    finally:
+        app_cache.forget(app_id)
 
 
 # Metadata definitions

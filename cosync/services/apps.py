@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from cosync import audit, db, errors
+from cosync import app_cache, audit, db, errors
 from cosync.dates import iso, utc_now
 from cosync.errors import ApiError
 from cosync.keys import generate_app_key_pair, seal_app_key, unseal_app_key
@@ -68,8 +68,9 @@ ADMIN_HIDDEN_FIELDS = SECRET_FIELDS | {"_id", "__v"}
 
 
 def load_app(app_id: str) -> dict[str, Any]:
-    """Return the app document; raise APP_NOT_FOUND (401) when there is none."""
-    app = db.collection(db.APPS).find_one({"appId": app_id})
+    """Return the app document, from this worker's cache when it is fresh (see
+    `cosync.app_cache`); raise APP_NOT_FOUND (401) when there is none."""
+    app = app_cache.cached(app_id, "app", lambda: db.collection(db.APPS).find_one({"appId": app_id}))
     if app is None:
         raise ApiError(errors.APP_NOT_FOUND, f"no app {app_id}")
     return app

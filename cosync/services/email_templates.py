@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from cosync import audit, db, errors
+from cosync import app_cache, audit, db, errors
 from cosync.dates import utc_now
 from cosync.errors import ApiError
 from cosync.locales import LOCALE_CODES
@@ -88,6 +88,7 @@ def set_locales(app_id: str, locales: Any) -> dict[str, Any]:
         _create_locale_templates(app_id, added)
         _delete_locale_templates(app_id, removed)
         db.collection(db.APPS).update_one({"appId": app_id}, {"$set": {"locales": new_locales, "updatedAt": utc_now()}})
+        app_cache.forget(app_id)
         details.update(added=added, removed=removed)
     app = load_app(app_id)
     return {"appId": app_id, "locales": new_locales, "localesTemplate": _templates_by_locale(app)}
@@ -165,6 +166,7 @@ def update_template(body: dict[str, Any]) -> dict[str, Any]:
         db.collection(db.EMAIL_TEMPLATES).update_one(
             {"_id": template["_id"]}, {"$set": {**changes, "updatedAt": utc_now()}}
         )
+        app_cache.forget(app["appId"])
     return document_view(db.collection(db.EMAIL_TEMPLATES).find_one({"_id": template["_id"]}))
 
 
@@ -174,6 +176,7 @@ def patch_app_locales() -> bool:
     Templates without a locale become EN, apps without locales (or with only "en") get ["EN"],
     and every app gets the EN templates it is missing, from the defaults.
     """
+    app_cache.forget()
     templates = db.collection(db.EMAIL_TEMPLATES)
     templates.update_many({"$or": [{"locale": None}, {"locale": ""}]}, {"$set": {"locale": DEFAULT_LOCALE}})
     apps = db.collection(db.APPS)

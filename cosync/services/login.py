@@ -31,8 +31,10 @@ def login(app_id: str, body: dict[str, Any], address: str) -> dict[str, str]:
     check_app_active(app)
     # Both limits count every attempt, whether or not the handle exists, so a rejection reveals
     # nothing about the account.
-    ratelimit.hit(ratelimit.LOGIN_PER_ADDRESS, f"{app_id}:{address}")
-    ratelimit.hit(ratelimit.LOGIN_PER_HANDLE, f"{app_id}:{identifier}")
+    ratelimit.hit_many([
+        (ratelimit.LOGIN_PER_ADDRESS, f"{app_id}:{address}"),
+        (ratelimit.LOGIN_PER_HANDLE, f"{app_id}:{identifier}"),
+    ])
 
     # A user name never contains `@`, so an identifier selects exactly one of the two fields.
     query = {"appId": app_id, "userName" if by_user_name else "handle": identifier}

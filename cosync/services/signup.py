@@ -76,18 +76,20 @@ def signup(app_id: str, body: dict[str, Any], address: str) -> Any:
     password = require_password(body)
     locale = parse_locale(body, setting(app, "locales"))
     metadata = parse_metadata(body, setting(app, "metaData"))
-    ratelimit.hit(ratelimit.SIGNUP_PER_ADDRESS, f"{app_id}:{address}")
-
-    users = db.collection(db.USERS)
-    if users.find_one({"appId": app_id, "handle": handle}, {"_id": 1}) is not None:
-        audit.record(app_id, "signup", "error", handle, code=errors.HANDLE_ALREADY_REGISTERED.code)
-        raise ApiError(errors.HANDLE_ALREADY_REGISTERED, "handle already has an account")
-
     flow = setting(app, "signupFlow")
     if flow == "none":
+        ratelimit.hit(ratelimit.SIGNUP_PER_ADDRESS, f"{app_id}:{address}")
         return _signup_without_verification(app, handle, password, locale, metadata)
 
-    ratelimit.hit(ratelimit.SIGNUP_MAILS_PER_HANDLE, f"{app_id}:{handle}")
+    # Both limits are counted in one command; a handle that turns out to have an account gets
+    # its mail slot back, because no mail is sent.
+    slots = ratelimit.hit_many([
+        (ratelimit.SIGNUP_PER_ADDRESS, f"{app_id}:{address}"),
+        (ratelimit.SIGNUP_MAILS_PER_HANDLE, f"{app_id}:{handle}"),
+    ])
+    if db.collection(db.USERS).find_one({"appId": app_id, "handle": handle}, {"_id": 1}) is not None:
+        counters.release(slots[1:])
+        _reject_registered_handle(app_id, handle)
     code = new_code()
     _add_pending_code(app_id, handle, code, password, locale, metadata)
     try:
@@ -100,6 +102,11 @@ def signup(app_id: str, body: dict[str, Any], address: str) -> Any:
         raise ApiError(errors.INTERNAL_SERVER_ERROR, f"sign-up mail failed: {error}") from None
     audit.record(app_id, "signup", "success", handle)
     return True
+
+
+def _reject_registered_handle(app_id: str, handle: str) -> None:
+    audit.record(app_id, "signup", "error", handle, code=errors.HANDLE_ALREADY_REGISTERED.code)
+    raise ApiError(errors.HANDLE_ALREADY_REGISTERED, "handle already has an account")
 
 
 def completion_link(app: dict[str, Any], handle: str, code: str) -> str:
@@ -138,7 +145,8 @@ def _add_pending_code(
         # A parallel request inserted the document first; update the one it created.
         before = signups.find_one_and_update(query, {"$set": fields})
 
-    entries = with_legacy_entry(pending_entries(app_id, handle), before)
+    # Code entries are deleted with their sign-up document, so a new document has none.
+    entries = [] if before is None else with_legacy_entry(pending_entries(app_id, handle), before)
     live = [entry for entry in entries if entry["expiresAt"] > now]
     contested = bool(live) and not verify_password(password, live[0].get("password"))[0]
     db.collection(db.SIGNUP_CODES).insert_one({
@@ -158,7 +166,13 @@ def _signup_without_verification(
     app: dict[str, Any], handle: str, password: str, locale: str, metadata: dict[str, Any]
 ) -> dict[str, Any]:
     user = new_user(app["appId"], handle, hash_password(password), locale, metadata)
-    insert_user(app, user)
+    # The unique (app, handle) index tells whether the handle already has an account.
+    try:
+        insert_user(app, user)
+    except ApiError as error:
+        if error.error is errors.HANDLE_ALREADY_REGISTERED:
+            _reject_registered_handle(app["appId"], handle)
+        raise
     db.collection(db.SIGNUPS).update_one(
         {"appId": app["appId"], "handle": handle},
         {"$set": {"status": ACTIVE, "locale": locale, "metaData": metadata, "updatedAt": user["createdAt"]},

@@ -26,7 +26,7 @@ from bson.errors import BSONError
 from bson.json_util import JSONMode, JSONOptions
 from pymongo.errors import PyMongoError
 
-from cosync import audit, db, errors
+from cosync import app_cache, audit, db, errors
 from cosync.crypto import GCM_PREFIX, DecryptionError, decrypt_field, encrypt_field
 from cosync.dates import utc_now
 from cosync.errors import ApiError
@@ -501,6 +501,7 @@ def _write(app: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -> Non
     for name in CLEARED_COLLECTIONS:
         db.collection(name).delete_many({"appId": app_id})
     replaced = db.collection(db.APPS).delete_one({"appId": app_id}).deleted_count
+    app_cache.forget(app_id)
     try:
         for section, documents in records.items():
             if documents:
