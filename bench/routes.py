@@ -59,7 +59,7 @@ class Scenarios:
         return handle, session.body
 
     def count(self, route: str, case: str, request: Callable[[], Reply], expected_status: int = 200) -> RouteCount:
-        """Count the commands of `request`, which must answer `expected_status`."""
+        """Count the commands of `request`, which must return `expected_status`."""
         with self.counter.counting() as commands:
             reply = request()
         if reply.status != expected_status:

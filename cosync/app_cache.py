@@ -4,7 +4,7 @@ Nearly every end-user request needs its app document, and the mail routes need a
 a warm worker keeps both for `APP_CACHE_SECONDS` (default 30) instead of reading them from
 MongoDB each time. A change made by another worker or by the CLI is seen once the entry
 expires. A change made through this process (settings, status, key rotation, templates,
-import, deletion) calls `forget`, so this worker sees it on its next request.
+import, deletion) calls `forget`, so this worker reads the new value on its next request.
 
 Entries are deep copies, so a caller that changes the returned document does not change the
 cache. Apps that do not exist are not cached, so a new app is usable at once.

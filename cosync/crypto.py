@@ -31,11 +31,11 @@ GCM_PREFIX = "gcm1:"
 GCM_NONCE_BYTES = 12
 GCM_TAG_BYTES = 16
 
-# Chosen for a Flex Consumption instance with about one CPU core: more work than the OWASP
-# Password Storage Cheat Sheet's minimum (19 MiB, 2 iterations), one lane for one core, and
-# memory below glibc's 32 MiB mmap ceiling, above which every hash maps fresh pages. The
-# reasoning and the measured verify times are in docs/benchmarks.md. Hashes with other
-# parameters still verify and are rehashed at the next login.
+# Chosen for a Flex Consumption instance with about one CPU core. The work is more than the
+# OWASP Password Storage Cheat Sheet's minimum (19 MiB, 2 iterations), with one lane for one
+# core. Memory stays below glibc's 32 MiB mmap ceiling, above which every hash maps fresh
+# pages. The reasoning and the measured verify times are in docs/benchmarks.md. Hashes with
+# other parameters still verify and are rehashed at the next login.
 ARGON2_MEMORY_KIB = 28 * 1024
 ARGON2_ITERATIONS = 3
 ARGON2_LANES = 1

@@ -388,7 +388,7 @@ def test_key_set_is_fetched_once_and_cached(api, social_app, idp):
     assert idp.requested_paths.count("/google/keys") - before <= 1
 
 
-def test_unknown_kids_do_not_refetch_the_key_set_each_time(api, social_app, monkeypatch):
+def test_unknown_kids_refetch_key_set_once(api, social_app, monkeypatch):
     """Tokens naming keys the provider never had make the server refetch the key set at most once
     in 30 seconds, so a flood of them cannot turn the server against the provider."""
     with running_fake_idp() as fresh:

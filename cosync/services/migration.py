@@ -358,7 +358,7 @@ def _audit(renamed: list[dict[str, Any]], archived: list[str], created: list[str
 
 def revoke_access_tokens(database: Database, app_id: str | None) -> dict[str, int]:
     """Revoke every access token issued so far to the users of one app, or of all apps when
-    `app_id` is None; return the number of users per app.
+    `app_id` is None, and return the number of users per app.
 
     Tokens of CosyncJWT carry no `tokenVersion` and count as version 0, like those this server
     issued before the first revocation, so raising every user's version ends both. The users

@@ -81,7 +81,7 @@ def signup(app_id: str, body: dict[str, Any], address: str) -> Any:
         ratelimit.hit(ratelimit.SIGNUP_PER_ADDRESS, f"{app_id}:{address}")
         return _signup_without_verification(app, handle, password, locale, metadata)
 
-    # Both limits are counted in one command; a handle that turns out to have an account gets
+    # Both limits are counted in one command. A handle that turns out to have an account gets
     # its mail slot back, because no mail is sent.
     slots = ratelimit.hit_many([
         (ratelimit.SIGNUP_PER_ADDRESS, f"{app_id}:{address}"),
@@ -166,7 +166,7 @@ def _signup_without_verification(
     app: dict[str, Any], handle: str, password: str, locale: str, metadata: dict[str, Any]
 ) -> dict[str, Any]:
     user = new_user(app["appId"], handle, hash_password(password), locale, metadata)
-    # The unique (app, handle) index tells whether the handle already has an account.
+    # The unique (app, handle) index rejects a handle that already has an account.
     try:
         insert_user(app, user)
     except ApiError as error:
