@@ -13,6 +13,7 @@ import hashlib
 import json
 import random
 import re
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -20,6 +21,7 @@ from typing import Any, Iterator
 import azure.functions as func
 from pymongo import monitoring
 
+from cosync import audit
 from cosync.devserver import InvocationContext, Route, collect_routes
 from cosync.mail import read_outbox
 
@@ -39,17 +41,28 @@ def latest_code(to: str) -> str:
     return match.group(1)
 
 
+@dataclass
+class Commands:
+    """The commands of one counted block: those sent while it ran (by its thread or by the
+    overlap pool), and the audit records that the background writer sent after it."""
+
+    request: list[str]
+    after_response: list[str]
+
+
 class CommandCounter(monitoring.CommandListener):
     """Record the commands started while counting, as "<command> <collection>"."""
 
     def __init__(self) -> None:
         self.active = False
-        self.commands: list[str] = []
+        self.commands = Commands([], [])
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if self.active:
             target = event.command.get(event.command_name)
-            self.commands.append(f"{event.command_name} {target}" if isinstance(target, str) else event.command_name)
+            name = f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
+            by_writer = threading.current_thread().name == audit.WRITER_THREAD_NAME
+            (self.commands.after_response if by_writer else self.commands.request).append(name)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -58,13 +71,16 @@ class CommandCounter(monitoring.CommandListener):
         pass
 
     @contextlib.contextmanager
-    def counting(self) -> Iterator[list[str]]:
-        """Collect the commands of the block into the yielded list."""
-        self.commands = []
+    def counting(self) -> Iterator[Commands]:
+        """Collect the commands of the block, and the audit records it queued, into the
+        yielded `Commands`."""
+        audit.flush()
+        self.commands = Commands([], [])
         self.active = True
         try:
             yield self.commands
         finally:
+            audit.flush()
             self.active = False
 
 

@@ -26,6 +26,7 @@ class RouteCount:
     case: str
     status: int
     commands: list[str]
+    after_response: list[str]
 
 
 class Scenarios:
@@ -64,7 +65,7 @@ class Scenarios:
             reply = request()
         if reply.status != expected_status:
             raise RuntimeError(f"{route} ({case}) returned HTTP {reply.status} {reply.body!r}, expected {expected_status}")
-        return RouteCount(route, case, reply.status, list(commands))
+        return RouteCount(route, case, reply.status, commands.request, commands.after_response)
 
     @staticmethod
     def _expect(reply: Reply) -> Reply:

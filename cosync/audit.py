@@ -1,16 +1,26 @@
 """The audit log (`applogs`): one record per operator and end-user action, without secrets.
 
+Records are written after the response, by one background thread per process, as CosyncJWT
+does; the request does not wait for the audit insert. Records queued while a write is under
+way go to MongoDB together in one insert. Before a read of the log, and when the process
+exits, `flush` waits for the queued records; a record that cannot be written is logged in full
+(it holds no secret), so it still reaches the Functions log.
+
 Records expire `APPLOG_RETENTION_DAYS` after `createdAt` (see `db.ensure_log_retention`).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
+import os
+import threading
 from typing import Any, Iterator
 
-from pymongo.errors import PyMongoError
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from cosync import db
 from cosync.dates import utc_now
@@ -22,9 +32,16 @@ log = logging.getLogger(__name__)
 USER_LOG = "user"
 OPERATOR_LOG = "app"
 
+# Records waiting beyond this many are written by the request itself, which slows requests
+# down instead of growing memory without bound while the database is slow.
+MAX_QUEUED = 10_000
+# How long a flush (a log read, a client reset, the exit of the process) waits for queued records.
+FLUSH_SECONDS = 10.0
+WRITER_THREAD_NAME = "cosync-audit"
+
 
 def record(app_id: str, action: str, status: str, handle: str | None = None, log_type: str = USER_LOG, **details: Any) -> None:
-    """Insert an audit record; a failure to write it is logged and never fails the request.
+    """Queue an audit record; a failure to write it is logged and never fails the request.
 
     `details` are stored as given, so callers pass no password, code, token or key in them.
     """
@@ -39,9 +56,91 @@ def record(app_id: str, action: str, status: str, handle: str | None = None, log
     if handle is not None:
         document["handle"] = handle
     try:
-        db.collection(db.APP_LOGS).insert_one(document)
+        # Resolved now, so the record goes to the database of the request's settings.
+        collection = db.collection(db.APP_LOGS)
     except PyMongoError as error:
-        log.warning("could not write audit record %s for app %s: %s", action, app_id, error)
+        _log_unwritten([document], error)
+        return
+    _writer.submit(collection, document)
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Wait until every record queued in this process is written (or given up); return False
+    if `timeout` seconds passed first."""
+    return _writer.flush(timeout)
+
+
+class _Writer:
+    """The background thread that inserts queued audit records."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._queue: list[tuple[Collection, dict[str, Any]]] = []
+        self._writing = False
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def submit(self, collection: Collection, document: dict[str, Any]) -> None:
+        with self._condition:
+            if len(self._queue) < MAX_QUEUED:
+                self._queue.append((collection, document))
+                self._ensure_thread()
+                self._condition.notify_all()
+                return
+        _insert(collection, [document])
+
+    def flush(self, timeout: float | None) -> bool:
+        with self._condition:
+            return self._condition.wait_for(lambda: not self._queue and not self._writing, timeout)
+
+    def _ensure_thread(self) -> None:
+        # A forked child inherits the queue but not the thread.
+        if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name=WRITER_THREAD_NAME, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                self._condition.wait_for(lambda: bool(self._queue))
+                batch, self._queue = self._queue, []
+                self._writing = True
+            try:
+                for collection, documents in _by_collection(batch):
+                    _insert(collection, documents)
+            finally:
+                with self._condition:
+                    self._writing = False
+                    self._condition.notify_all()
+
+
+def _by_collection(batch: list[tuple[Collection, dict[str, Any]]]) -> list[tuple[Collection, list[dict[str, Any]]]]:
+    groups: dict[tuple[int, str], tuple[Collection, list[dict[str, Any]]]] = {}
+    for collection, document in batch:
+        key = (id(collection.database.client), collection.full_name)
+        groups.setdefault(key, (collection, []))[1].append(document)
+    return list(groups.values())
+
+
+def _insert(collection: Collection, documents: list[dict[str, Any]]) -> None:
+    try:
+        collection.insert_many(documents, ordered=False)
+    except BulkWriteError as error:
+        # The others were written.
+        failed = [documents[entry["index"]] for entry in error.details.get("writeErrors", [])]
+        _log_unwritten(failed or documents, error)
+    except Exception as error:  # the writer thread must outlive any error
+        _log_unwritten(documents, error)
+
+
+def _log_unwritten(documents: list[dict[str, Any]], error: Exception) -> None:
+    for document in documents:
+        log.error("could not write audit record (%s); the record: %s", error, json.dumps(document, default=str))
+
+
+_writer = _Writer()
+atexit.register(flush, FLUSH_SECONDS)
 
 
 def record_operator(app_id: str, action: str, status: str = "success", **details: Any) -> None:

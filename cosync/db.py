@@ -91,6 +91,9 @@ def collection(name: str) -> Collection:
 def reset_client() -> None:
     """Close the cached client (tests and the CLI use this after changing settings)."""
     global _client
+    from cosync import audit  # audit imports this module
+
+    audit.flush(audit.FLUSH_SECONDS)
     with _lock:
         if _client is not None:
             _client.close()

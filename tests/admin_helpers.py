@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import requests
+from flows import audit_log
 
 
 class Operator:
@@ -39,7 +40,7 @@ def audit_records(database: Any, app_id: str, action: str) -> list[dict[str, Any
     and its `handle` (always null for an operator action) removed."""
     from cosync import db
 
-    records = list(database[db.APP_LOGS].find({"appId": app_id, "action": action, "logType": "app"}).sort("createdAt", 1))
+    records = list(audit_log(database).find({"appId": app_id, "action": action, "logType": "app"}).sort("createdAt", 1))
     for record in records:
         record["value"] = json.loads(record["value"])
         assert record["value"].pop("handle") is None

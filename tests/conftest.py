@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from cosync import app_cache, db, localdb, secrets
+from cosync import app_cache, audit, db, localdb, secrets
 from cosync.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,9 @@ def drop_test_database(server_environment: dict[str, str]) -> Iterator[None]:
 
 def _drop_database(uri: str, name: str) -> None:
     import pymongo
+
+    # A record written after the drop would create the database again.
+    audit.flush()
 
     client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=2000)
     try:

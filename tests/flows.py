@@ -6,6 +6,10 @@ import hashlib
 import re
 from typing import Any
 
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from cosync import audit, db
 from cosync.mail import read_outbox
 
 
@@ -62,3 +66,9 @@ def code_entries(database: Any, app: dict[str, Any], handle: str) -> list[dict[s
     from cosync import db
 
     return list(database[db.SIGNUP_CODES].find({"appId": app["appId"], "handle": handle}).sort("createdAt", 1))
+
+
+def audit_log(database: Database) -> Collection:
+    """Return `applogs` once the audit records queued in this process are written."""
+    audit.flush()
+    return database[db.APP_LOGS]

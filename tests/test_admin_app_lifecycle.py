@@ -6,7 +6,7 @@ import uuid
 
 from cosync import db
 from cosync.templates import DEFAULT_TEMPLATES
-from flows import digest, error, register_user, sign_up
+from flows import audit_log, digest, error, register_user, sign_up
 from admin_helpers import audit_records, operator  # noqa: F401 (fixture)
 
 APP_NOT_FOUND = error(401, "app no longer exist")
@@ -128,7 +128,7 @@ def test_delete_app_leaves_one_audit_record(operator, database):
     app = _create(operator, f"Audited delete {uuid.uuid4().hex[:6]}")
     operator.delete(f"/{app['appId']}")
 
-    records = list(database[db.APP_LOGS].find({"appId": app["appId"]}))
+    records = list(audit_log(database).find({"appId": app["appId"]}))
     assert [record["action"] for record in records] == ["deleteApp"]
     assert records[0]["logType"] == "app"
     assert records[0]["status"] == "success"

@@ -9,7 +9,7 @@ import pytest
 from cosync import db
 from cosync.crypto import decrypt_field
 from cosync.secrets import get_secrets
-from flows import error
+from flows import audit_log, error
 from admin_helpers import audit_records, operator  # noqa: F401 (fixture)
 
 INVALID_DATA = error(602, "invalid data")
@@ -255,7 +255,7 @@ def test_setting_email_key_is_encrypted_and_hidden(operator, app, database):
     assert "emailExtensionAPIKey" not in _stored(database, app)
     records = audit_records(database, app["appId"], "updateAppSetting")
     assert [record["value"] for record in records] == [{"setting": "emailExtensionAPIKey"}] * 2
-    assert "SG.abc.def" not in str(list(database[db.APP_LOGS].find({"appId": app["appId"]})))
+    assert "SG.abc.def" not in str(list(audit_log(database).find({"appId": app["appId"]})))
 
 
 def test_setting_errors(operator):

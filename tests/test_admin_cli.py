@@ -13,7 +13,7 @@ import pytest
 
 from cosync import db
 from cosync.templates import DEFAULT_TEMPLATES
-from flows import digest, register_user
+from flows import audit_log, digest, register_user
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +75,7 @@ def test_apps_update_and_settings(cli, database):
     assert "appToken" not in shown
     stored = database[db.APPS].find_one({"appId": app_id})
     assert stored["signupFlow"] == "link"
-    actions = [record["action"] for record in database[db.APP_LOGS].find({"appId": app_id, "logType": "app"})]
+    actions = [record["action"] for record in audit_log(database).find({"appId": app_id, "logType": "app"})]
     assert actions == ["create", "update", "updateAppSetting"]
 
 

@@ -10,7 +10,7 @@ import pytest
 from cosync import db
 from cosync.dates import utc_now
 from cosync.routes.maintenance import purge_expired_records
-from flows import digest, error, register_user, sign_up
+from flows import audit_log, digest, error, register_user, sign_up
 from admin_helpers import operator  # noqa: F401 (fixture)
 
 INVALID_DATA = error(602, "invalid data")
@@ -29,8 +29,8 @@ def app(new_app):
 def logged_app(app, database):
     """An app whose log contains exactly 30 records, one an hour from START: actions a, b, c in turn,
     every third one an error, the first 10 operator records and the rest user records."""
-    database[db.APP_LOGS].delete_many({"appId": app["appId"]})
-    database[db.APP_LOGS].insert_many([
+    audit_log(database).delete_many({"appId": app["appId"]})
+    audit_log(database).insert_many([
         {
             "appId": app["appId"], "action": "abc"[index % 3], "status": "error" if index % 3 == 2 else "success",
             "logType": "app" if index < 10 else "user", "value": f'{{"n":{index}}}',
@@ -158,7 +158,7 @@ def test_stat_counts_logins_per_day(operator, app, api, database):
                       json={"handle": "daily@example.com", "password": digest("wrong")})
     assert failed.status_code == 400
     two_days_ago = utc_now() - datetime.timedelta(days=2)
-    database[db.APP_LOGS].insert_many([
+    audit_log(database).insert_many([
         {"appId": app["appId"], "action": "login", "status": "success", "logType": "user", "value": "", "createdAt": two_days_ago},
         {"appId": app["appId"], "action": "login", "status": "success", "logType": "user",
          "value": '{"handle":"daily@example.com","secondFactor":"google"}', "createdAt": two_days_ago},
@@ -220,7 +220,7 @@ def test_purge_removes_logs_past_retention(app, database, monkeypatch):
 
     monkeypatch.setenv("APPLOG_RETENTION_DAYS", "10")
     get_settings.cache_clear()
-    database[db.APP_LOGS].insert_many([
+    audit_log(database).insert_many([
         {"appId": app["appId"], "action": "old", "status": "success", "logType": "app", "value": "",
          "createdAt": utc_now() - datetime.timedelta(days=11)},
         {"appId": app["appId"], "action": "recent", "status": "success", "logType": "app", "value": "",
@@ -229,7 +229,7 @@ def test_purge_removes_logs_past_retention(app, database, monkeypatch):
 
     purge_expired_records(None)
 
-    actions = {record["action"] for record in database[db.APP_LOGS].find({"appId": app["appId"]})}
+    actions = {record["action"] for record in audit_log(database).find({"appId": app["appId"]})}
     assert "old" not in actions
     assert {"recent", "create"} <= actions
 
@@ -239,24 +239,24 @@ def test_purge_keeps_logs_with_retention_zero(app, database, monkeypatch):
 
     monkeypatch.setenv("APPLOG_RETENTION_DAYS", "0")
     get_settings.cache_clear()
-    database[db.APP_LOGS].insert_one({"appId": app["appId"], "action": "ancient", "status": "success", "logType": "app",
+    audit_log(database).insert_one({"appId": app["appId"], "action": "ancient", "status": "success", "logType": "app",
                                       "value": "", "createdAt": utc_now() - datetime.timedelta(days=3000)})
 
     purge_expired_records(None)
 
-    assert database[db.APP_LOGS].count_documents({"appId": app["appId"], "action": "ancient"}) == 1
+    assert audit_log(database).count_documents({"appId": app["appId"], "action": "ancient"}) == 1
 
 
 def test_log_retention_without_ttl_support_is_logged(database, caplog):
     caplog.set_level(logging.WARNING, logger="cosync.db")
     db.ensure_log_retention(database, 30)
 
-    indexes = database[db.APP_LOGS].index_information()
+    indexes = audit_log(database).index_information()
     if db.LOG_TTL_INDEX in indexes:
         assert indexes[db.LOG_TTL_INDEX]["expireAfterSeconds"] == 30 * 24 * 3600
         db.ensure_log_retention(database, 7)
-        assert database[db.APP_LOGS].index_information()[db.LOG_TTL_INDEX]["expireAfterSeconds"] == 7 * 24 * 3600
+        assert audit_log(database).index_information()[db.LOG_TTL_INDEX]["expireAfterSeconds"] == 7 * 24 * 3600
         db.ensure_log_retention(database, 0)
-        assert db.LOG_TTL_INDEX not in database[db.APP_LOGS].index_information()
+        assert db.LOG_TTL_INDEX not in audit_log(database).index_information()
     else:
         assert "the purge timer removes old records" in caplog.text

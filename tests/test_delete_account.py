@@ -9,7 +9,7 @@ import pytest
 
 from cosync import db
 from cosync.settings import get_settings
-from flows import digest, error, register_user, sign_up
+from flows import audit_log, digest, error, register_user, sign_up
 from idp_fake import APPLE_AUDIENCE, GOOGLE_AUDIENCE, running_fake_idp
 from password_flows import forgot, login, quick_forgot_password  # noqa: F401
 
@@ -46,7 +46,7 @@ def test_delete_account_removes_user_and_records(api, new_app, database):
         assert _count(database, collection, app, handle="bye@example.com") == 0, collection
     assert _count(database, db.INVITES, app) == 0
     assert _count(database, db.USERS, app, handle="stays@example.com") == 1
-    record = database[db.APP_LOGS].find_one({"appId": app["appId"], "action": "deleteAccount"})
+    record = audit_log(database).find_one({"appId": app["appId"], "action": "deleteAccount"})
     assert record["status"] == "success"
 
 

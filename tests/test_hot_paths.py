@@ -22,7 +22,7 @@ from pymongo import monitoring
 
 from cosync import app_cache, counters, db
 from cosync.settings import get_settings
-from flows import digest, error, latest_code, register_user
+from flows import audit_log, digest, error, latest_code, register_user
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -63,10 +63,11 @@ def _sign_up(functions: FunctionClient, app: dict[str, Any], handle: str) -> dic
     return reply.body
 
 
-def _count(counter: CommandCounter, call) -> tuple[Any, list[str]]:
+def _count(counter: CommandCounter, call) -> tuple[Any, list[str], list[str]]:
+    """Return the reply, the commands sent before it, and those the audit writer sent after."""
     with counter.counting() as commands:
         reply = call()
-    return reply, list(commands)
+    return reply, commands.request, commands.after_response
 
 
 @pytest.mark.usefixtures("warm")
@@ -76,60 +77,67 @@ def test_get_user_sends_one_command(counter, functions, new_app):
     headers = {"access-token": session["access-token"]}
     functions.call("getUser", headers=headers)
 
-    reply, commands = _count(counter, lambda: functions.call("getUser", headers=headers))
+    reply, commands, after = _count(counter, lambda: functions.call("getUser", headers=headers))
 
     assert reply.status == 200
-    assert commands == ["find users"]
+    assert (commands, after) == (["find users"], [])
 
 
 @pytest.mark.usefixtures("warm")
-def test_login_sends_four_commands(counter, functions, new_app):
+def test_login_sends_three_commands_and_audits_after_response(counter, functions, new_app, database):
     app = new_app()
     _sign_up(functions, app, "login@example.com")
     body = {"handle": "login@example.com", "password": digest(PASSWORD)}
 
-    reply, commands = _count(counter, lambda: functions.call("login", body, headers={"app-token": app["appToken"]}))
+    reply, commands, after = _count(counter, lambda: functions.call("login", body, headers={"app-token": app["appToken"]}))
 
     assert reply.status == 200
-    assert commands == ["insert counters", "find users", "update users", "insert applogs"]
+    # The rate-limit slots and the user read overlap, so their order varies.
+    assert sorted(commands[:2]) == ["find users", "insert counters"]
+    assert (commands[2:], after) == (["update users"], ["insert applogs"])
+    user = database[db.USERS].find_one({"appId": app["appId"], "handle": "login@example.com"})
+    record = audit_log(database).find_one({"appId": app["appId"], "action": "login"})
+    assert (record["status"], record["value"]) == ("success", '{"handle":"login@example.com"}')
+    assert user["lastLogin"] <= record["createdAt"]
 
 
 @pytest.mark.usefixtures("warm")
-def test_login_wrong_password_sends_three_commands(counter, functions, new_app):
+def test_login_wrong_password_sends_two_commands(counter, functions, new_app):
     app = new_app()
     _sign_up(functions, app, "wrong@example.com")
     body = {"handle": "wrong@example.com", "password": digest("wrong")}
 
-    reply, commands = _count(counter, lambda: functions.call("login", body, headers={"app-token": app["appToken"]}))
+    reply, commands, after = _count(counter, lambda: functions.call("login", body, headers={"app-token": app["appToken"]}))
 
     assert (reply.status, reply.body) == (400, error(600, "invalid login credentials"))
-    assert commands == ["insert counters", "find users", "insert applogs"]
+    assert (sorted(commands), after) == (["find users", "insert counters"], ["insert applogs"])
 
 
 @pytest.mark.usefixtures("warm")
-def test_signup_code_flow_sends_five_commands(counter, functions, new_app):
+def test_signup_code_flow_sends_four_commands(counter, functions, new_app):
     app = new_app()
     headers = {"app-token": app["appToken"]}
     functions.call("signup", {"handle": "first@example.com", "password": digest(PASSWORD)}, headers=headers)
     body = {"handle": "second@example.com", "password": digest(PASSWORD)}
 
-    reply, commands = _count(counter, lambda: functions.call("signup", body, headers=headers))
+    reply, commands, after = _count(counter, lambda: functions.call("signup", body, headers=headers))
 
     assert reply.status == 200
-    assert commands == ["insert counters", "find users", "findAndModify signups", "insert signupcodes", "insert applogs"]
+    assert commands == ["insert counters", "find users", "findAndModify signups", "insert signupcodes"]
+    assert after == ["insert applogs"]
 
 
 @pytest.mark.usefixtures("warm")
-def test_signup_without_verification_sends_four_commands(counter, functions, new_app):
+def test_signup_without_verification_sends_three_commands(counter, functions, new_app):
     app = new_app(signupFlow="none")
     headers = {"app-token": app["appToken"]}
     functions.call("signup", {"handle": "first@example.com", "password": digest(PASSWORD)}, headers=headers)
     body = {"handle": "second@example.com", "password": digest(PASSWORD)}
 
-    reply, commands = _count(counter, lambda: functions.call("signup", body, headers=headers))
+    reply, commands, after = _count(counter, lambda: functions.call("signup", body, headers=headers))
 
     assert reply.status == 200
-    assert commands == ["insert counters", "insert users", "update signups", "insert applogs"]
+    assert (commands, after) == (["insert counters", "insert users", "update signups"], ["insert applogs"])
 
 
 @pytest.mark.usefixtures("warm")
@@ -143,7 +151,7 @@ def test_signup_without_verification_rejects_registered_handle(functions, new_ap
 
     assert (reply.status, reply.body) == (400, error(601, "handle already registered"))
     assert database[db.USERS].count_documents({"appId": app["appId"]}) == 1
-    assert database[db.APP_LOGS].count_documents({"appId": app["appId"], "action": "signup", "status": "error"}) == 1
+    assert audit_log(database).count_documents({"appId": app["appId"], "action": "signup", "status": "error"}) == 1
 
 
 @pytest.mark.usefixtures("warm")

@@ -24,7 +24,7 @@ from cosync.secrets import InvalidSecretError, KeyVaultSource, load_secrets
 from cosync.services.app_keys import RETIREMENT_MARGIN
 from cosync.settings import get_settings
 from cosync.tokens import issue_server_secret, server_public_key
-from flows import error, register_user
+from flows import audit_log, error, register_user
 from jwks_helpers import issuer_base, login, verify  # noqa: F401 (issuer_base is a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,7 +183,7 @@ def test_revoke_previous_publishes_only_new_key(api, user_app, server_secret, fl
 def test_rotation_is_audited(api, user_app, server_secret):
     body = _rotate(api, server_secret, user_app["appId"]).json()
 
-    entry = db.collection(db.APP_LOGS).find_one({"appId": user_app["appId"], "action": "rotateAppKey"})
+    entry = audit_log(db.get_database()).find_one({"appId": user_app["appId"], "action": "rotateAppKey"})
 
     assert entry["status"] == "success"
     assert entry["logType"] == "app"

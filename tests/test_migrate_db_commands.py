@@ -18,7 +18,7 @@ from conftest import reset_caches
 from cosync.crypto import decrypt_field, encrypt_field
 from cosync.secrets import get_secrets
 
-from flows import digest
+from flows import audit_log, digest
 from legacy_helpers import (
     ctr_decrypt,
     ctr_encrypt,
@@ -177,8 +177,8 @@ def test_migrate_audits_changes(cli, legacy_database):
 
     _json(cli("migrate", "--json"))
 
-    [per_app] = legacy_database["applogs"].find({"appId": app["appId"], "action": "dbMigrate"})
-    [database_wide] = legacy_database["applogs"].find({"appId": "*", "action": "dbMigrate"})
+    [per_app] = audit_log(legacy_database).find({"appId": app["appId"], "action": "dbMigrate"})
+    [database_wide] = audit_log(legacy_database).find({"appId": "*", "action": "dbMigrate"})
     assert json.loads(per_app["value"])["renamedHandles"] == 1
     assert json.loads(database_wide["value"])["archivedSignups"] == 1
 

@@ -9,7 +9,7 @@ import pytest
 from bson import ObjectId
 
 from cosync import db
-from flows import digest, error, sign_up
+from flows import audit_log, digest, error, sign_up
 from operator_helpers import PASSWORD, add_user, login, session
 
 OTHER_ID = "0123456789abcdef0123456789abcdef"
@@ -520,7 +520,7 @@ def test_operator_actions_are_audited_without_secrets(api, new_app, server_secre
     api.post("/api/app/removeUser", headers=operator, json={"appId": app["appId"], "handle": "audited@example.com"})
 
     query = {"appId": app["appId"], "logType": "app", "action": {"$ne": "create"}}
-    records = list(database[db.APP_LOGS].find(query).sort("createdAt", 1))
+    records = list(audit_log(database).find(query).sort("createdAt", 1))
 
     assert [record["action"] for record in records] == ["addUser", "updateAppUser", "removeUser"]
     assert all(record["handle"] == "audited@example.com" for record in records)
@@ -535,7 +535,7 @@ def test_failed_operator_change_is_audited(api, new_app, operator, database):
     api.post("/api/app/user", headers=operator, json={"appId": app["appId"], "handle": "nobody@example.com", "status": "suspend"})
     api.post("/api/app/user", headers=operator, json={"appId": OTHER_ID, "handle": "nobody@example.com", "status": "suspend"})
 
-    [record] = database[db.APP_LOGS].find({"appId": {"$in": [app["appId"], OTHER_ID]}, "action": "updateAppUser"})
+    [record] = audit_log(database).find({"appId": {"$in": [app["appId"], OTHER_ID]}, "action": "updateAppUser"})
     assert record["appId"] == app["appId"]
     assert record["status"] == "error"
     assert record["handle"] == "nobody@example.com"

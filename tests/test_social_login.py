@@ -12,7 +12,7 @@ import pytest
 from cosync import db
 from cosync.mail import read_outbox
 from cosync.settings import get_settings
-from flows import digest, error, register_user
+from flows import audit_log, digest, error, register_user
 from idp_fake import APPLE_AUDIENCE, GOOGLE_AUDIENCE, running_fake_idp
 
 TOKEN_IS_INVALID = error(613, "token is invalid")
@@ -375,7 +375,7 @@ def test_social_error_bodies_carry_no_token(api, social_app, idp, database):
     assert response.json() == TOKEN_IS_INVALID
     follow_up = api.post("/api/appuser/forgotPassword", headers={"app-token": app["appToken"]}, json={"handle": "x@example.com"})
     assert token not in follow_up.text
-    logs = list(database[db.APP_LOGS].find({"appId": app["appId"]}))
+    logs = list(audit_log(database).find({"appId": app["appId"]}))
     assert logs
     assert all(token not in json.dumps(entry, default=str) for entry in logs)
 

@@ -20,7 +20,7 @@ from cosync import db, secrets
 from cosync.crypto import decrypt_field, encrypt_field
 from cosync.keys import generate_app_key_pair
 from cosync.services.transfer import user_field_context
-from flows import digest, error
+from flows import audit_log, digest, error
 from operator_helpers import PASSWORD, add_user, login, session
 
 OTHER_ID = "0123456789abcdef0123456789abcdef"
@@ -170,7 +170,7 @@ def test_export_is_audited(api, new_app, server_secret, database):
     app = new_app()
     export(api, server_secret, app["appId"])
 
-    record = database[db.APP_LOGS].find_one({"appId": app["appId"], "action": "exportAppDatabase"})
+    record = audit_log(database).find_one({"appId": app["appId"], "action": "exportAppDatabase"})
 
     assert record["logType"] == "app"
     assert json.loads(record["value"])["users"] == 0

@@ -29,6 +29,7 @@ def delete_app(app_id: str) -> bool:
     deletion is written afterwards, so it outlives the app until the log retention ends.
     """
     load_app(app_id)
+    audit.flush(audit.FLUSH_SECONDS)
     removed = _delete_records(app_id, APP_DATA)
     db.collection(db.APPS).delete_one({"appId": app_id})
     app_cache.forget(app_id)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from cosync import audit, db, errors, ratelimit
+from cosync import audit, db, errors, overlap, ratelimit
 from cosync.crypto import burn_password_check, hash_password, verify_password
 from cosync.errors import ApiError
 from cosync.dates import utc_now
 from cosync.services.apps import check_app_active, load_app, setting, signing_key
 from cosync.services import two_factor
-from cosync.services.sessions import issue_session
+from cosync.services.sessions import check_session_claims, issue_session
 from cosync.services.signup import pending_entries
 from cosync.validation import normalise_handle, require_text
 
@@ -29,16 +29,18 @@ def login(app_id: str, body: dict[str, Any], address: str) -> dict[str, str]:
     if by_user_name and not setting(app, "userNamesEnabled"):
         raise ApiError(errors.APP_ISNOT_USERNAME_LOGIN, "user names are off for this app")
     check_app_active(app)
-    # Both limits count every attempt, whether or not the handle exists, so a rejection reveals
-    # nothing about the account.
-    ratelimit.hit_many([
-        (ratelimit.LOGIN_PER_ADDRESS, f"{app_id}:{address}"),
-        (ratelimit.LOGIN_PER_HANDLE, f"{app_id}:{identifier}"),
-    ])
-
     # A user name never contains `@`, so an identifier selects exactly one of the two fields.
     query = {"appId": app_id, "userName" if by_user_name else "handle": identifier}
-    user = db.collection(db.USERS).find_one(query)
+    # Both limits count every attempt, whether or not the handle exists, so a rejection reveals
+    # nothing about the account. The user is read meanwhile; a full limit still answers 429
+    # before anything about the account is used.
+    user, _ = overlap.both(
+        lambda: db.collection(db.USERS).find_one(query),
+        lambda: ratelimit.hit_many([
+            (ratelimit.LOGIN_PER_ADDRESS, f"{app_id}:{address}"),
+            (ratelimit.LOGIN_PER_HANDLE, f"{app_id}:{identifier}"),
+        ]),
+    )
     if user is None:
         _reject_unknown_user(app, identifier, password, by_user_name)
 
@@ -60,8 +62,12 @@ def login(app_id: str, body: dict[str, Any], address: str) -> dict[str, str]:
     if challenge is not None:
         return challenge
 
-    session = issue_session(user, app, signing_key(app))
-    db.collection(db.USERS).update_one({"_id": user["_id"]}, {"$set": {"lastLogin": utc_now()}})
+    # Only a user whose JWT can be built gets `lastLogin`; the update overlaps the signing.
+    check_session_claims(user, app)
+    _, session = overlap.both(
+        lambda: db.collection(db.USERS).update_one({"_id": user["_id"]}, {"$set": {"lastLogin": utc_now()}}),
+        lambda: issue_session(user, app, signing_key(app)),
+    )
     audit.record(app_id, "login", "success", user["handle"])
     return session
 

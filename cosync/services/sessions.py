@@ -11,16 +11,26 @@ import jwt
 from cosync import errors
 from cosync.errors import ApiError
 from cosync.keys import load_app_private_key, thumbprint
-from cosync.tokens import UserJwtKey, issue_access_token, issue_user_jwt
+from cosync.tokens import UserJwtKey, issue_access_token, issue_user_jwt, user_jwt_claims
 
 
 def issue_session(user: dict[str, Any], app: dict[str, Any], key: UserJwtKey) -> dict[str, str]:
     """Return `{"jwt", "access-token"}`; raise INVALID_METADATA when required claims are missing."""
     user_jwt = issue_user_jwt(user, app, key)
     if user_jwt is None:
-        raise ApiError(errors.INVALID_METADATA, "user metadata lacks a required JWT field")
+        raise _missing_claims()
     access_token = issue_access_token(user["handle"], app["appId"], int(user.get("tokenVersion") or 0))
     return {"jwt": user_jwt, "access-token": access_token}
+
+
+def check_session_claims(user: dict[str, Any], app: dict[str, Any]) -> None:
+    """Raise INVALID_METADATA, as `issue_session` would, without signing anything."""
+    if user_jwt_claims(user, app, time.time()) is None:
+        raise _missing_claims()
+
+
+def _missing_claims() -> ApiError:
+    return ApiError(errors.INVALID_METADATA, "user metadata lacks a required JWT field")
 
 
 def legacy_user_token(

@@ -1,0 +1,119 @@
+"""The audit writer: records go to `applogs` after the response, in batches, and none is lost
+when the process exits or MongoDB refuses one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from pymongo import monitoring
+
+from conftest import reset_caches
+from cosync import audit, db, localdb
+from flows import audit_log
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class InsertListener(monitoring.CommandListener):
+    """Record the thread of every `insert` into `applogs`."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "insert" and event.command.get("insert") == db.APP_LOGS:
+            self.threads.append(threading.current_thread().name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def inserts() -> InsertListener:
+    listener = InsertListener()
+    # Only clients created after registering report to the listener, so the cached one goes.
+    monitoring.register(listener)
+    db.reset_client()
+    return listener
+
+
+def test_records_queued_together_go_in_fewer_inserts(inserts, database):
+    inserts.threads.clear()
+
+    for number in range(50):
+        audit.record("batch-app", "login", "success", f"user{number}@example.com")
+    assert audit.flush(10)
+
+    handles = sorted(record["handle"] for record in audit_log(database).find({"appId": "batch-app"}))
+    assert handles == sorted(f"user{number}@example.com" for number in range(50))
+    assert 1 <= len(inserts.threads) < 50
+    assert set(inserts.threads) == {audit.WRITER_THREAD_NAME}
+
+
+def test_full_queue_makes_the_request_write_its_record(inserts, database, monkeypatch):
+    monkeypatch.setattr(audit, "MAX_QUEUED", 0)
+    inserts.threads.clear()
+
+    audit.record("inline-app", "login", "error", "inline@example.com", code=600)
+
+    assert inserts.threads == [threading.current_thread().name]
+    record = database[db.APP_LOGS].find_one({"appId": "inline-app"})
+    assert (record["action"], record["status"], record["logType"]) == ("login", "error", "user")
+    assert json.loads(record["value"]) == {"handle": "inline@example.com", "code": 600}
+
+
+def test_record_that_cannot_be_written_is_logged_in_full(environment, tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.ERROR, logger="cosync.audit")
+    # A warm worker whose database then goes away: its own FerretDB, stopped after first use.
+    doomed = localdb.start(tmp_path / "doomed")
+    try:
+        monkeypatch.setenv("MONGODB_URI", doomed.uri)
+        monkeypatch.setenv("MONGODB_TIMEOUT_MS", "300")
+        reset_caches()
+        db.get_database()
+    finally:
+        doomed.stop()
+
+    audit.record("gone-app", "login", "error", "gone@example.com", code=600)
+    assert audit.flush(30)
+
+    [message] = [entry.getMessage() for entry in caplog.records if "could not write audit record" in entry.getMessage()]
+    logged = json.loads(message.split("; the record: ", 1)[1])
+    assert {key: logged[key] for key in ("appId", "action", "status", "handle", "value")} == {
+        "appId": "gone-app", "action": "login", "status": "error", "handle": "gone@example.com",
+        "value": '{"handle":"gone@example.com","code":600}',
+    }
+    # The writer goes on once the database is back.
+    monkeypatch.setenv("MONGODB_URI", environment["MONGODB_URI"])
+    monkeypatch.delenv("MONGODB_TIMEOUT_MS")
+    reset_caches()
+    audit.record("gone-app", "login", "success", "back@example.com")
+    records = audit_log(db.get_database()).find({"appId": "gone-app"})
+    assert [record["handle"] for record in records] == ["back@example.com"]
+
+
+def test_records_queued_at_exit_are_written(environment, database):
+    script = (
+        "from cosync import audit\n"
+        "for number in range(20):\n"
+        "    audit.record('exit-app', 'login', 'success', f'exit{number}@example.com')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env={**os.environ, **environment},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    # FerretDB's missing TTL indexes are reported on stderr; nothing else may be.
+    assert [line for line in result.stderr.splitlines() if "no TTL index" not in line] == []
+    assert audit_log(database).count_documents({"appId": "exit-app"}) == 20
