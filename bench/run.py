@@ -46,7 +46,7 @@ class Rounds:
     cold_starts: int
 
 
-FULL = Rounds(requests=61, argon2=21, cold_starts=15)
+FULL = Rounds(requests=61, argon2=21, cold_starts=21)
 QUICK = Rounds(requests=2, argon2=1, cold_starts=1)
 
 

@@ -62,11 +62,12 @@ def login(app_id: str, body: dict[str, Any], address: str) -> dict[str, str]:
     if challenge is not None:
         return challenge
 
-    # Only a user whose JWT can be built gets `lastLogin`; the update overlaps the signing.
+    # Only a user whose JWT can be built gets `lastLogin`. The tokens are signed on the pool while
+    # this thread waits for the update: the signing holds the GIL, the wait does not.
     check_session_claims(user, app)
-    _, session = overlap.both(
-        lambda: db.collection(db.USERS).update_one({"_id": user["_id"]}, {"$set": {"lastLogin": utc_now()}}),
+    session, _ = overlap.both(
         lambda: issue_session(user, app, signing_key(app)),
+        lambda: db.collection(db.USERS).update_one({"_id": user["_id"]}, {"$set": {"lastLogin": utc_now()}}),
     )
     audit.record(app_id, "login", "success", user["handle"])
     return session
