@@ -130,7 +130,7 @@ Notes:
 - Audit records (`applogs`) are written after the response, as CosyncJWT does, by one
   background thread per worker (`cosync/audit.py`). Records queued while a write is under way
   go together in one `insert`, so under parallel load the audit costs less than one command
-  per request. A worker waits for its queue before it reads the log and when it exits; a
+  per request. A worker waits for its queue before it reads the log and when it exits. A
   record that MongoDB refuses is written to the Functions log in full.
 - A successful login sends 3 commands before its response, two of them at the same time: the
   rate-limit slots and the user read overlap on two pooled connections, and the `lastLogin`

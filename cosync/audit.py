@@ -3,8 +3,8 @@
 Records are written after the response, by one background thread per process, as CosyncJWT
 does; the request does not wait for the audit insert. Records queued while a write is under
 way go to MongoDB together in one insert. Before a read of the log, and when the process
-exits, `flush` waits for the queued records; a record that cannot be written is logged in full
-(it holds no secret), so it still reaches the Functions log.
+exits, `flush` waits for the queued records. A record that cannot be written is logged in full
+(it contains no secret), so it still reaches the Functions log.
 
 Records expire `APPLOG_RETENTION_DAYS` after `createdAt` (see `db.ensure_log_retention`).
 """
@@ -127,7 +127,7 @@ def _insert(collection: Collection, documents: list[dict[str, Any]]) -> None:
     try:
         collection.insert_many(documents, ordered=False)
     except BulkWriteError as error:
-        # The others were written.
+        # Only the documents named in writeErrors failed, and the rest were written.
         failed = [documents[entry["index"]] for entry in error.details.get("writeErrors", [])]
         _log_unwritten(failed or documents, error)
     except Exception as error:  # the writer thread must outlive any error

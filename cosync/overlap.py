@@ -1,9 +1,9 @@
 """Run two independent steps of a request at the same time.
 
 A step that waits for MongoDB runs on a small shared thread pool while the request's own
-thread does the other step, so a login pays one round trip where it would pay two. pymongo
-releases the GIL while it waits for the network, and its connection pool gives each thread
-its own connection.
+thread does the other step, so a login waits for one round trip where it would wait for two.
+Python releases the GIL while a socket waits, and each pymongo operation takes a connection of
+its own from the client's pool.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Callable, TypeVar
 A = TypeVar("A")
 B = TypeVar("B")
 
-# Each request uses at most one pool thread at a time; more requests than this in one worker
-# queue for a thread and run one step after the other.
+# Each request uses at most one pool thread at a time. When more requests than this run in one
+# worker, the extra ones wait for a thread, which costs time but nothing else.
 POOL_THREADS = 8
 
 _lock = threading.Lock()

@@ -72,7 +72,7 @@ def test_full_queue_makes_the_request_write_its_record(inserts, database, monkey
     assert json.loads(record["value"]) == {"handle": "inline@example.com", "code": 600}
 
 
-def test_record_that_cannot_be_written_is_logged_in_full(environment, tmp_path, monkeypatch, caplog):
+def test_unwritable_record_logged_in_full(environment, tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.ERROR, logger="cosync.audit")
     # A warm worker whose database then goes away: its own FerretDB, stopped after first use.
     doomed = localdb.start(tmp_path / "doomed")
