@@ -38,8 +38,6 @@ def operator(api: Any, server_secret: str) -> Operator:
 def audit_records(database: Any, app_id: str, action: str) -> list[dict[str, Any]]:
     """Return the app's operator audit records of `action`, oldest first, with `value` parsed
     and its `handle` (always null for an operator action) removed."""
-    from cosync import db
-
     records = list(audit_log(database).find({"appId": app_id, "action": action, "logType": "app"}).sort("createdAt", 1))
     for record in records:
         record["value"] = json.loads(record["value"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -20,6 +21,7 @@ from cosync import app_cache, audit, db, localdb, secrets
 from cosync.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 @pytest.fixture(scope="session")
@@ -150,6 +152,20 @@ def reset_caches() -> None:
         uri_now = None
     if not settings_before or settings_before.mongodb_uri != uri_now:
         db.reset_client()
+
+
+@pytest.fixture(scope="module")
+def counter():
+    """A pymongo CommandListener (`bench/harness.py`) on a fresh cached client."""
+    from pymongo import monitoring
+
+    from harness import CommandCounter
+
+    listener = CommandCounter()
+    # Only clients created after registering report to the listener, so the cached one goes.
+    monitoring.register(listener)
+    db.reset_client()
+    return listener
 
 
 @pytest.fixture

@@ -8,11 +8,7 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
-
-import pytest
-from pymongo import monitoring
 
 from conftest import reset_caches
 from cosync import audit, db, localdb
@@ -21,52 +17,25 @@ from flows import audit_log
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class InsertListener(monitoring.CommandListener):
-    """Record the thread of every `insert` into `applogs`."""
-
-    def __init__(self) -> None:
-        self.threads: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "insert" and event.command.get("insert") == db.APP_LOGS:
-            self.threads.append(threading.current_thread().name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def inserts() -> InsertListener:
-    listener = InsertListener()
-    # Only clients created after registering report to the listener, so the cached one goes.
-    monitoring.register(listener)
-    db.reset_client()
-    return listener
-
-
-def test_records_queued_together_go_in_fewer_inserts(inserts, database):
-    inserts.threads.clear()
-
-    for number in range(50):
-        audit.record("batch-app", "login", "success", f"user{number}@example.com")
-    assert audit.flush(10)
+def test_records_queued_together_go_in_fewer_inserts(counter, database):
+    with counter.counting() as commands:
+        for number in range(50):
+            audit.record("batch-app", "login", "success", f"user{number}@example.com")
 
     handles = sorted(record["handle"] for record in audit_log(database).find({"appId": "batch-app"}))
     assert handles == sorted(f"user{number}@example.com" for number in range(50))
-    assert 1 <= len(inserts.threads) < 50
-    assert set(inserts.threads) == {audit.WRITER_THREAD_NAME}
+    assert commands.request == []
+    assert 1 <= len(commands.after_response) < 50
+    assert set(commands.after_response) == {"insert applogs"}
 
 
-def test_full_queue_makes_the_request_write_its_record(inserts, database, monkeypatch):
+def test_full_queue_makes_the_request_write_its_record(counter, database, monkeypatch):
     monkeypatch.setattr(audit, "MAX_QUEUED", 0)
-    inserts.threads.clear()
 
-    audit.record("inline-app", "login", "error", "inline@example.com", code=600)
+    with counter.counting() as commands:
+        audit.record("inline-app", "login", "error", "inline@example.com", code=600)
 
-    assert inserts.threads == [threading.current_thread().name]
+    assert (commands.request, commands.after_response) == (["insert applogs"], [])
     record = database[db.APP_LOGS].find_one({"appId": "inline-app"})
     assert (record["action"], record["status"], record["logType"]) == ("login", "error", "user")
     assert json.loads(record["value"]) == {"handle": "inline@example.com", "code": 600}

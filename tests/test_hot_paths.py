@@ -18,27 +18,16 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
-from pymongo import monitoring
 
 from cosync import app_cache, counters, db
 from cosync.settings import get_settings
 from flows import audit_log, digest, error, latest_code, register_user
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
 
-from harness import CommandCounter, FunctionClient  # noqa: E402
+from harness import CommandCounter, FunctionClient  # noqa: E402  (conftest puts bench/ on the path)
 
 PASSWORD = "correct horse"
-
-
-@pytest.fixture(scope="module")
-def counter() -> CommandCounter:
-    listener = CommandCounter()
-    # Only clients created after registering report to the listener, so the cached one goes.
-    monitoring.register(listener)
-    db.reset_client()
-    return listener
 
 
 @pytest.fixture
