@@ -205,6 +205,17 @@ def test_pending_signup_completes_with_code(api, database, old_app, stored_code)
     assert login.status_code == 200, login.text
 
 
+def test_login_to_pending_signup(api, database, old_app):
+    database["signups"].insert_one(legacy_signup(old_app, "pending@example.com", 654321))
+
+    right = _login(api, old_app, "pending@example.com")
+    wrong = _login(api, old_app, "pending@example.com", password="not the password")
+
+    # Only the owner of the password learns that the sign-up waits for its code.
+    assert (right.status_code, right.json()) == (400, error(608, "account has not been verified"))
+    assert (wrong.status_code, wrong.json()) == (400, error(600, "invalid login credentials"))
+
+
 def test_pending_signup_without_status(api, database, old_app):
     record = legacy_signup(old_app, "nostatus@example.com", 135790)
     del record["status"]

@@ -16,7 +16,7 @@ from cosync.dates import utc_now
 from cosync.services.apps import check_app_active, load_app, setting, signing_key
 from cosync.services import two_factor
 from cosync.services.sessions import check_session_claims, issue_session
-from cosync.services.signup import pending_entries
+from cosync.services.signup import LEGACY_FIELDS, pending_entries, with_legacy_entry
 from cosync.validation import normalise_handle, require_text
 
 
@@ -81,7 +81,12 @@ def _reject_unknown_user(app: dict[str, Any], identifier: str, password: str, by
     """
     newest = None
     if not by_user_name and setting(app, "signupFlow") != "none":
-        entries = pending_entries(app["appId"], identifier, {"password": 1})
+        # A sign-up that CosyncJWT left pending keeps its password on the `signups` document.
+        record, entries = overlap.both(
+            lambda: db.collection(db.SIGNUPS).find_one({"appId": app["appId"], "handle": identifier}, LEGACY_FIELDS),
+            lambda: pending_entries(app["appId"], identifier, {"password": 1, "createdAt": 1}),
+        )
+        entries = with_legacy_entry(entries, record)
         newest = entries[0].get("password") if entries else None
     if newest and verify_password(password, newest)[0]:
         raise ApiError(errors.ACCOUNT_IS_NOT_VERIFIED, "sign-up not completed")
