@@ -1,10 +1,11 @@
 """The audit log (`applogs`): one record per operator and end-user action, without secrets.
 
-Records are written after the response, by one background thread per process, as CosyncJWT
-does; the request does not wait for the audit insert. Records queued while a write is under
-way go to MongoDB together in one insert. Before a read of the log, and when the process
-exits, `flush` waits for the queued records. A record that cannot be written is logged in full
-(it contains no secret), so it still reaches the Functions log.
+Records are written after the response by one background thread per process, so the request
+does not wait for the audit insert (CosyncJWT also inserts them after responding). Records
+queued while a write is under way go to MongoDB together in one insert. Before a read of the
+log, and when the process exits normally, `flush` waits for the queued records. A record that
+cannot be written is logged in full (it contains no secret), so it still reaches the
+Functions log.
 
 Records expire `APPLOG_RETENTION_DAYS` after `createdAt` (see `db.ensure_log_retention`).
 """
@@ -19,12 +20,12 @@ import os
 import threading
 from typing import Any, Iterator
 
-from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import BulkWriteError
 
 from cosync import db
 from cosync.dates import utc_now
 from cosync.errors import ApiError
+from cosync.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ MAX_QUEUED = 10_000
 # How long a flush (a log read, a client reset, the exit of the process) waits for queued records.
 FLUSH_SECONDS = 10.0
 WRITER_THREAD_NAME = "cosync-audit"
+# Failed records logged in full per failed insert; the rest are counted.
+LOGGED_RECORDS = 100
 
 
 def record(app_id: str, action: str, status: str, handle: str | None = None, log_type: str = USER_LOG, **details: Any) -> None:
@@ -55,18 +58,14 @@ def record(app_id: str, action: str, status: str, handle: str | None = None, log
     }
     if handle is not None:
         document["handle"] = handle
-    try:
-        # Resolved now, so the record goes to the database of the request's settings.
-        collection = db.collection(db.APP_LOGS)
-    except PyMongoError as error:
-        _log_unwritten([document], error)
-        return
-    _writer.submit(collection, document)
+    # The database is named now, so the record goes to the one of the request's settings. The
+    # client is looked up at write time, so a client closed meanwhile is never used.
+    _writer.submit(get_settings().mongodb_database, document)
 
 
 def flush(timeout: float | None = None) -> bool:
-    """Wait until every record queued in this process is written (or given up); return False
-    if `timeout` seconds passed first."""
+    """Wait until the records queued in this process so far are written (or given up); return
+    False if `timeout` seconds passed first."""
     return _writer.flush(timeout)
 
 
@@ -74,29 +73,43 @@ class _Writer:
     """The background thread that inserts queued audit records."""
 
     def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._queue: list[tuple[Collection, dict[str, Any]]] = []
-        self._writing = False
-        self._thread: threading.Thread | None = None
-        self._pid = 0
+        self._reset()
 
-    def submit(self, collection: Collection, document: dict[str, Any]) -> None:
+    def _reset(self) -> None:
+        self._condition = threading.Condition()
+        self._queue: list[tuple[str, dict[str, Any]]] = []
+        # Records queued and records handled (written or logged) since the start, in order, so
+        # a flush waits only for what was queued before it.
+        self._queued = 0
+        self._done = 0
+        self._thread: threading.Thread | None = None
+
+    def submit(self, database: str, document: dict[str, Any]) -> None:
         with self._condition:
             if len(self._queue) < MAX_QUEUED:
-                self._queue.append((collection, document))
+                self._queue.append((database, document))
+                self._queued += 1
                 self._ensure_thread()
                 self._condition.notify_all()
                 return
-        _insert(collection, [document])
+        _insert(database, [document])
 
     def flush(self, timeout: float | None) -> bool:
         with self._condition:
-            return self._condition.wait_for(lambda: not self._queue and not self._writing, timeout)
+            target = self._queued
+            return self._condition.wait_for(lambda: self._done >= target, timeout)
+
+    def take_all(self) -> list[tuple[str, dict[str, Any]]]:
+        with self._condition:
+            batch, self._queue = self._queue, []
+            return batch
+
+    def after_fork_in_child(self) -> None:
+        # The parent writes what it had queued; the child starts empty, with a thread of its own.
+        self._reset()
 
     def _ensure_thread(self) -> None:
-        # A forked child inherits the queue but not the thread.
-        if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
-            self._pid = os.getpid()
+        if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._run, name=WRITER_THREAD_NAME, daemon=True)
             self._thread.start()
 
@@ -105,27 +118,25 @@ class _Writer:
             with self._condition:
                 self._condition.wait_for(lambda: bool(self._queue))
                 batch, self._queue = self._queue, []
-                self._writing = True
             try:
-                for collection, documents in _by_collection(batch):
-                    _insert(collection, documents)
+                for database, documents in _by_database(batch):
+                    _insert(database, documents)
             finally:
                 with self._condition:
-                    self._writing = False
+                    self._done += len(batch)
                     self._condition.notify_all()
 
 
-def _by_collection(batch: list[tuple[Collection, dict[str, Any]]]) -> list[tuple[Collection, list[dict[str, Any]]]]:
-    groups: dict[tuple[int, str], tuple[Collection, list[dict[str, Any]]]] = {}
-    for collection, document in batch:
-        key = (id(collection.database.client), collection.full_name)
-        groups.setdefault(key, (collection, []))[1].append(document)
-    return list(groups.values())
+def _by_database(batch: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for database, document in batch:
+        groups.setdefault(database, []).append(document)
+    return list(groups.items())
 
 
-def _insert(collection: Collection, documents: list[dict[str, Any]]) -> None:
+def _insert(database: str, documents: list[dict[str, Any]]) -> None:
     try:
-        collection.insert_many(documents, ordered=False)
+        db.get_client()[database][db.APP_LOGS].insert_many(documents, ordered=False)
     except BulkWriteError as error:
         # Only the documents named in writeErrors failed, and the rest were written.
         failed = [documents[entry["index"]] for entry in error.details.get("writeErrors", [])]
@@ -135,12 +146,24 @@ def _insert(collection: Collection, documents: list[dict[str, Any]]) -> None:
 
 
 def _log_unwritten(documents: list[dict[str, Any]], error: Exception) -> None:
-    for document in documents:
+    """Log the records in full, up to LOGGED_RECORDS of them, and how many more were lost."""
+    for document in documents[:LOGGED_RECORDS]:
         log.error("could not write audit record (%s); the record: %s", error, json.dumps(document, default=str))
+    if len(documents) > LOGGED_RECORDS:
+        log.error("could not write %d more audit records (%s)", len(documents) - LOGGED_RECORDS, error)
+
+
+def _flush_at_exit() -> None:
+    if not flush(FLUSH_SECONDS):
+        left = _writer.take_all()
+        if left:
+            _log_unwritten([document for _, document in left], TimeoutError(f"not written within {FLUSH_SECONDS:g} s of exit"))
 
 
 _writer = _Writer()
-atexit.register(flush, FLUSH_SECONDS)
+os.register_at_fork(after_in_child=_writer.after_fork_in_child)
+# Runs at a normal interpreter exit, not when the process is killed.
+atexit.register(_flush_at_exit)
 
 
 def record_operator(app_id: str, action: str, status: str = "success", **details: Any) -> None:

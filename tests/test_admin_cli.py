@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cosync import db
+from cosync import audit, db
 from cosync.templates import DEFAULT_TEMPLATES
 from flows import audit_log, digest, register_user
 
@@ -151,6 +151,8 @@ def test_logs_and_stats(cli, api, new_app):
     login = api.post("/api/appuser/login", headers={"app-token": app["appToken"]},
                      json={"handle": "cli.stats@example.com", "password": digest("correct horse")})
     assert login.status_code == 200
+    # The CLI reads the log in another process, so this one writes its queued records first.
+    audit.flush()
 
     logs = json.loads(_ok(cli("logs", app["appId"], "--action", "login", "--json")))
     table = _ok(cli("logs", app["appId"], "--type", "app"))

@@ -86,3 +86,24 @@ def test_records_queued_at_exit_are_written(environment, database):
     # FerretDB's missing TTL indexes are reported on stderr; nothing else may be.
     assert [line for line in result.stderr.splitlines() if "no TTL index" not in line] == []
     assert audit_log(database).count_documents({"appId": "exit-app"}) == 20
+
+
+def test_forked_child_leaves_parent_records(environment, database):
+    # The child flushes and exits at once; the parent's queued record must be written once.
+    script = (
+        "import os\n"
+        "from cosync import audit, db\n"
+        "db.get_database()\n"
+        "audit.record('fork-app', 'login', 'success', 'parent@example.com')\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    os._exit(0 if audit.flush(5) else 3)\n"
+        "assert os.waitpid(child, 0)[1] == 0, 'the child could not flush'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env={**os.environ, **environment},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert audit_log(database).count_documents({"appId": "fork-app"}) == 1

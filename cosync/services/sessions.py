@@ -23,10 +23,12 @@ def issue_session(user: dict[str, Any], app: dict[str, Any], key: UserJwtKey) ->
     return {"jwt": user_jwt, "access-token": access_token}
 
 
-def check_session_claims(user: dict[str, Any], app: dict[str, Any]) -> None:
-    """Raise INVALID_METADATA, as `issue_session` would, without signing anything."""
+def check_session_claims(user: dict[str, Any], app: dict[str, Any], key: UserJwtKey) -> None:
+    """Raise what `issue_session` would raise for this user and key, without signing anything:
+    INVALID_METADATA for missing claims, or the error of a key that does not load."""
     if user_jwt_claims(user, app, time.time()) is None:
         raise _missing_claims()
+    load_app_private_key(key.private_key64)
 
 
 def _missing_claims() -> ApiError:
