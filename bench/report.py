@@ -73,9 +73,9 @@ def render(*, quick: bool, rounds: Any, machine: dict[str, str], counts: list[An
         )
         + "\n\nTimings: the targets apply to the fast runs. This machine's virtual CPUs are"
         + " often paused by the hypervisor, which stretches a 40 ms computation to 400 ms in some"
-        + " runs and not in others, whatever the code does; the stretch only ever adds time, so the"
+        + " runs and not in others, whatever the code does. The stretch only ever adds time, so the"
         + " 10th percentile of each measure shows the cost of the code, and the ratio of medians"
-        + " shows how noisy the run was. Commands: what a request sends before its response; the"
+        + " shows how noisy the run was. Commands: what a request sends before its response. The"
         + " audit record follows it (see below).",
         _commands_section(counts),
         _argon2_section(argon2, page_faults, chosen),
