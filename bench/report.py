@@ -96,7 +96,7 @@ host does; no HTTP server is in between.
   measured call and its reference call interleaved round by round ({rounds.requests} rounds for
   requests, {rounds.cold_starts} for cold starts, {rounds.argon2} for each Argon2id setting), because
   the machine is shared and its speed drifts. A target is judged on the 10th percentiles (the
-  fast runs), since interruptions by other work only ever add time; the medians are shown too.
+  fast runs), since interruptions by other work only ever add time. The medians are shown too.
 - **Login** times a whole `login` request with the right password (rate-limit counters are
   cleared between rounds, outside the timed part) against `verify_password` alone on the
   same stored hash.
@@ -131,12 +131,12 @@ Notes:
   background thread per worker (`cosync/audit.py`). Records queued while a write is under way
   go together in one `insert`, so under parallel load the audit costs less than one command
   per request. A worker waits for its queue before it reads the log and when it exits. A
-  record that MongoDB refuses is written to the Functions log in full.
+  record that MongoDB rejects is written to the Functions log in full.
 - A successful login sends 3 commands before its response, two of them at the same time: the
   rate-limit slots and the user read overlap on two pooled connections, and the `lastLogin`
   update overlaps the signing of the tokens. So the request waits for two round trips.
 - Sign-up with flow `code` reads whether the handle has an account and writes the pending
-  sign-up and its code entry, besides the rate-limit slots; a repeated sign-up of the same
+  sign-up and its code entry, besides the rate-limit slots. A repeated sign-up of the same
   handle also reads the earlier code entries. Flow `none` needs 3."""
 
 

@@ -63,7 +63,7 @@ def record(app_id: str, action: str, status: str, handle: str | None = None, log
     _writer.submit(get_settings().mongodb_database, document)
 
 
-def flush(timeout: float | None = None) -> bool:
+def flush(timeout: float | None = FLUSH_SECONDS) -> bool:
     """Wait until the records queued in this process so far are written (or given up); return
     False if `timeout` seconds passed first."""
     return _writer.flush(timeout)
@@ -154,7 +154,7 @@ def _log_unwritten(documents: list[dict[str, Any]], error: Exception) -> None:
 
 
 def _flush_at_exit() -> None:
-    if not flush(FLUSH_SECONDS):
+    if not flush():
         left = _writer.take_all()
         if left:
             _log_unwritten([document for _, document in left], TimeoutError(f"not written within {FLUSH_SECONDS:g} s of exit"))

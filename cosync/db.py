@@ -93,7 +93,7 @@ def reset_client() -> None:
     global _client
     from cosync import audit  # audit imports this module
 
-    audit.flush(audit.FLUSH_SECONDS)
+    audit.flush()
     with _lock:
         if _client is not None:
             _client.close()

@@ -73,7 +73,7 @@ def test_get_user_sends_one_command(counter, functions, new_app):
 
 
 @pytest.mark.usefixtures("warm")
-def test_login_sends_three_commands_and_audits_after_response(counter, functions, new_app, database):
+def test_login_three_commands_then_audit(counter, functions, new_app, database):
     app = new_app()
     _sign_up(functions, app, "login@example.com")
     body = {"handle": "login@example.com", "password": digest(PASSWORD)}

@@ -8,8 +8,11 @@ import re
 
 import bcrypt
 import jwt
+import pytest
 
 from cosync import db
+from cosync.keys import seal_app_key
+from cosync.secrets import get_secrets
 from flows import digest, error, register_user, sign_up
 
 
@@ -251,3 +254,21 @@ def test_get_application_errors(api, new_app, database):
     database[db.APPS].delete_one({"appId": app["appId"]})
     gone = api.get("/api/appuser/getApplication", headers={"app-token": app["appToken"]})
     assert gone.json() == error(401, "app no longer exist")
+
+
+@pytest.mark.parametrize("sealed", [False, True], ids=["not decryptable", "not a PEM key"])
+def test_unusable_app_key_leaves_last_login(api, new_app, database, sealed):
+    app = new_app()
+    register_user(api, app, "keyless@example.com")
+    assert _login(api, app, "keyless@example.com", "correct horse").status_code == 200
+    before = database[db.USERS].find_one({"appId": app["appId"], "handle": "keyless@example.com"})["lastLogin"]
+    broken = base64.b64encode(b"not a key").decode()
+    if sealed:
+        broken = seal_app_key(get_secrets().encryption_key, broken, app["appId"], "appPrivateKey")
+    database[db.APPS].update_one({"appId": app["appId"]}, {"$set": {"appPrivateKey": broken}})
+
+    response = _login(api, app, "keyless@example.com", "correct horse")
+
+    assert (response.status_code, response.json()) == (400, error(500, "internal server error"))
+    after = database[db.USERS].find_one({"appId": app["appId"], "handle": "keyless@example.com"})["lastLogin"]
+    assert after == before

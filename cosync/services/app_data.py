@@ -25,16 +25,16 @@ def delete_app(app_id: str) -> bool:
     """Delete the app and every record stored under its id; raise APP_NOT_FOUND if there is none.
 
     The records go first, so a failure part-way can be repeated. A second pass after the app
-    document is gone removes what a request in flight wrote meanwhile, in this worker's audit
-    queue too; audit records that other workers write later stay until the log retention ends,
-    like the record of the deletion itself.
+    document is gone removes what a request in flight wrote meanwhile, including this worker's
+    queued audit records. Audit records that other workers write later stay until the log
+    retention ends, like the record of the deletion itself.
     """
     load_app(app_id)
-    audit.flush(audit.FLUSH_SECONDS)
+    audit.flush()
     removed = _delete_records(app_id, APP_DATA)
     db.collection(db.APPS).delete_one({"appId": app_id})
     app_cache.forget(app_id)
-    audit.flush(audit.FLUSH_SECONDS)
+    audit.flush()
     _delete_records(app_id, APP_DATA)
     audit.record_operator(app_id, "deleteApp", removed={name: count for name, count in removed.items() if count})
     return True

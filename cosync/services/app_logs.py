@@ -80,9 +80,9 @@ def list_logs(params: dict[str, Any]) -> dict[str, Any]:
     app = load_app(require_text(params, "appId"))
     page = parse_page(params)
     query = log_query(app["appId"], params)
-    # Records of requests this worker answered are readable here at once; other workers'
-    # follow within milliseconds.
-    audit.flush(audit.FLUSH_SECONDS)
+    # Records of requests that this worker served are readable here at once. Those of other
+    # workers follow within milliseconds.
+    audit.flush()
     found = find_page(db.collection(db.APP_LOGS), query, NEWEST_FIRST, page)
     return {"totalLog": found.total, "logs": [document_view(record) for record in found.items]}
 
@@ -130,7 +130,7 @@ def logins_per_day(app_id: str, days: int, now: datetime.datetime) -> list[dict[
     first_day = now.date() - datetime.timedelta(days=days - 1)
     start = datetime.datetime.combine(first_day, datetime.time(), tzinfo=datetime.timezone.utc)
     counts = {first_day + datetime.timedelta(days=offset): 0 for offset in range(days)}
-    audit.flush(audit.FLUSH_SECONDS)
+    audit.flush()
     # NOTE: this reads one small document per login in the period; an app with millions of
     # logins a month would want a per-day counter instead.
     records = db.collection(db.APP_LOGS).find(
